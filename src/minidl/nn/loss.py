@@ -1,0 +1,90 @@
+"""Losses: ``value = loss(input, target)`` then ``loss.backward()`` returns dL/d input.
+
+Shapes must match exactly: a (N, 1) prediction against an (N,) target is an error, not a silent
+(N, N) broadcast.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from minidl.errors import ConfigError, ShapeError
+from minidl.nn.module import Module
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class Loss(Module):
+    """Base class: validates ``reduction`` and turns a per-element gradient into the input's gradient.
+
+    Two class attributes tell a trainer how to read a model trained with this loss:
+    ``class_index_target`` (targets are class indices, as CrossEntropyLoss) and ``decision_threshold``
+    (a single output above it means class 1: 0.5 for values and probabilities, 0 for logits).
+    """
+
+    class_index_target: bool = False
+    decision_threshold: float = 0.5
+
+    def __init__(self, reduction: str = "mean") -> None:
+        if reduction not in REDUCTIONS:
+            raise ConfigError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+
+    def _check_same_shape(self, input: torch.Tensor, target: torch.Tensor) -> None:
+        if input.shape != target.shape:
+            raise ShapeError(
+                f"{self._name()}: input shape {tuple(input.shape)} does not match target shape "
+                f"{tuple(target.shape)} (no broadcasting; reshape the target)"
+            )
+
+    def _reduce(self, elementwise: torch.Tensor) -> torch.Tensor:
+        if self.reduction == "mean":
+            return elementwise.mean()
+        if self.reduction == "sum":
+            return elementwise.sum()
+        return elementwise
+
+    def _chain(self, local_grad: torch.Tensor, grad_output: torch.Tensor | None) -> torch.Tensor:
+        """dL/dx from the per-element derivative: scaled by 1/N for mean, by grad_output if given."""
+        if self.reduction == "mean":
+            local_grad = local_grad / max(local_grad.numel(), 1)
+        return local_grad if grad_output is None else local_grad * grad_output
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+
+
+class MSELoss(Loss):
+    """mean((x - y)²)."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self._diff: torch.Tensor | None = None
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self._check_same_shape(input, target)
+        self._diff = input - target
+        return self._reduce(self._diff * self._diff)
+
+    def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
+        return self._chain(2 * self._cached(self._diff), grad_output)  # d(x - y)²/dx = 2(x - y)
+
+
+class L1Loss(Loss):
+    """mean(|x - y|); the gradient at x = y is 0, as in torch."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self._sign: torch.Tensor | None = None
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self._check_same_shape(input, target)
+        diff = input - target
+        self._sign = torch.sign(diff)
+        return self._reduce(diff.abs())
+
+    def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
+        return self._chain(self._cached(self._sign), grad_output)  # d|x - y|/dx = sign(x - y)
+
+
+MAELoss = L1Loss

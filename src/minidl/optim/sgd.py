@@ -1,0 +1,66 @@
+"""SGD with momentum, dampening, Nesterov and weight decay: torch.optim.SGD's rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from minidl.errors import ConfigError
+from minidl.nn.parameter import Parameter
+from minidl.optim.optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, step by step as torch.optim.SGD::
+
+    g ← ∇θ + λ θ                                   (weight_decay λ)
+    b ← g                     on the first step    (no dampening then)
+    b ← μ b + (1 − τ) g       after it             (momentum μ, dampening τ)
+    g ← g + μ b  if nesterov  else  g ← b          (only when μ ≠ 0)
+    θ ← θ − lr · g
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Parameter] | Iterable[dict[str, Any]],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _validate(self, group: dict[str, Any]) -> None:
+        super()._validate(group)
+        if group["momentum"] < 0.0:
+            raise ConfigError(f"Invalid momentum value: {group['momentum']}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ConfigError("Nesterov momentum requires a momentum and zero dampening")
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            weight_decay, nesterov = group["weight_decay"], group["nesterov"]
+            for p in group["params"]:
+                g = -p.grad if group["maximize"] else p.grad
+                if weight_decay != 0:
+                    g = g.add(p.data, alpha=weight_decay)
+                if momentum != 0:
+                    state = self.state.setdefault(p, {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = g.clone()
+                    else:
+                        buf.mul_(momentum).add_(g, alpha=1 - dampening)
+                    g = g.add(buf, alpha=momentum) if nesterov else buf
+                p.data.add_(g, alpha=-lr)
