@@ -10,11 +10,10 @@ import torch
 
 from minidl.cli.args import non_negative_float, positive_float, positive_int
 from minidl.data import DATASETS, Standardizer
-from minidl.nn import L1Loss, MSELoss, mlp, parse_hidden
+from minidl.nn import LOSSES, mlp, parse_hidden
 from minidl.optim import OPTIMIZERS
 from minidl.train import EpochResult, Trainer
 
-LOSSES = {"mse": MSELoss, "mae": L1Loss}
 SEED_HIDDEN = "25:relu,25:tanh,25:relu"
 
 

@@ -9,8 +9,12 @@ from minidl.nn.mlp import ACTIVATIONS, mlp, parse_hidden
 from minidl.nn.module import Module
 from minidl.nn.parameter import Parameter
 
+# CLI/config name -> loss class; a new loss becomes usable by name by adding a row here
+LOSSES = {"mse": MSELoss, "mae": L1Loss}
+
 __all__ = [
     "ACTIVATIONS",
+    "LOSSES",
     "L1Loss",
     "Linear",
     "Loss",
