@@ -1,0 +1,58 @@
+"""RNG states to save in a checkpoint and restore on resume, so batches and dropout masks repeat exactly.
+
+``capture_rng_states(generators)`` returns ``{"torch": torch.get_rng_state(), name: generator.get_state()}``
+(uint8 tensors, as ``save_checkpoint(rng_states=...)`` takes them); ``restore_rng_states`` puts them back
+and refuses a checkpoint whose generators do not match this run's. ``module_generators(model)`` finds
+the layers that draw from a generator of their own (``Dropout(generator=...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from minidl.errors import CheckpointError
+from minidl.nn.module import Module
+
+GLOBAL = "torch"
+
+
+def module_generators(model: Module) -> dict[str, torch.Generator]:
+    """``{"module/<dotted name>": generator}`` for every submodule with its own ``generator`` attribute."""
+    return {
+        f"module/{name}": module.generator
+        for name, module in model.named_modules()
+        if isinstance(getattr(module, "generator", None), torch.Generator)
+    }
+
+
+def capture_rng_states(generators: Mapping[str, torch.Generator] | None = None) -> dict[str, torch.Tensor]:
+    """The global CPU RNG state and each named generator's state, as uint8 tensors (copies)."""
+    generators = dict(generators or {})
+    if GLOBAL in generators:
+        raise ValueError(f"capture_rng_states: the name {GLOBAL!r} is reserved for torch's global RNG")
+    states = {GLOBAL: torch.get_rng_state()}
+    states.update({name: generator.get_state() for name, generator in generators.items()})
+    return states
+
+
+def restore_rng_states(
+    states: Mapping[str, torch.Tensor], generators: Mapping[str, torch.Generator] | None = None
+) -> None:
+    """Set torch's global RNG and each named generator from ``states``; the names must match exactly."""
+    generators = dict(generators or {})
+    expected, found = {GLOBAL, *generators}, set(states)
+    if expected != found:
+        missing, unexpected = sorted(expected - found), sorted(found - expected)
+        raise CheckpointError(
+            "the checkpoint's RNG states do not match this run's generators"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; unexpected: {', '.join(unexpected)}" if unexpected else "")
+        )
+    try:
+        torch.set_rng_state(states[GLOBAL])
+        for name, generator in generators.items():
+            generator.set_state(states[name])
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise CheckpointError(f"the checkpoint's RNG state is invalid: {error}") from None
