@@ -1,8 +1,10 @@
 """Optimizer: parameter groups, per-parameter state and state_dicts in torch.optim's format.
 
 An optimizer owns its update rule and its state; layers never see either. ``state`` maps each
-``Parameter`` object to a dict of tensors (a momentum buffer, Adam's moments). ``state_dict`` numbers the
-parameters in group order, as torch.optim does, so it can be saved and loaded into a fresh optimizer.
+``Parameter`` object to a dict of tensors and numbers, under torch.optim's names (``momentum_buffer``,
+``exp_avg``, ``exp_avg_sq``, ``step`` as a Python float). ``state_dict`` numbers the parameters in group
+order, as torch.optim does, so it can be saved and loaded into a fresh optimizer and the run resumes
+bit for bit.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from minidl.nn.parameter import Parameter
 
 
 class Optimizer:
-    """Base class: subclasses set ``defaults`` and implement ``step()``."""
+    """Base class: subclasses set ``defaults``, extend ``_validate`` and implement ``step()``."""
 
     def __init__(self, params: Iterable[Parameter] | Iterable[dict[str, Any]], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
@@ -49,11 +51,13 @@ class Optimizer:
         self.param_groups.append(full)
 
     def _validate(self, group: dict[str, Any]) -> None:
-        """Raise ConfigError for an invalid hyperparameter; subclasses extend it."""
+        """Raise ConfigError for an invalid hyperparameter; subclasses extend it (torch's wording)."""
         lr = group.get("lr")
         if lr is not None and not lr >= 0.0:
             raise ConfigError(f"Invalid learning rate: {lr}")
-        if group.get("weight_decay", 0.0) < 0.0:
+        if "eps" in group and not group["eps"] >= 0.0:
+            raise ConfigError(f"Invalid epsilon value: {group['eps']}")
+        if not group.get("weight_decay", 0.0) >= 0.0:
             raise ConfigError(f"Invalid weight_decay value: {group['weight_decay']}")
 
     def _params(self) -> list[Parameter]:
@@ -68,44 +72,62 @@ class Optimizer:
 
     # -- state_dict ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """``{"state": {index: {name: tensor}}, "param_groups": [{..., "params": [index, ...]}]}``."""
+        """``{"state": {index: {name: tensor or float}}, "param_groups": [{..., "params": [index, ...]}]}``.
+
+        A snapshot: tensors are cloned, so later steps do not change a state_dict already taken.
+        """
         index = {id(p): i for i, p in enumerate(self._params())}
         groups = [
-            {**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
+            {
+                **copy.deepcopy({k: v for k, v in g.items() if k != "params"}),
+                "params": [index[id(p)] for p in g["params"]],
+            }
             for g in self.param_groups
         ]
-        state = {index[id(p)]: dict(s) for p, s in self.state.items() if s}
+        state = {
+            index[id(p)]: {name: v.clone() if isinstance(v, torch.Tensor) else v for name, v in s.items()}
+            for p, s in self.state.items()
+            if s
+        }
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state_dict from ``state_dict()``; tensors are copied to each parameter's device."""
+        """Load a state_dict from ``state_dict()`` (or torch.optim's, same layout); tensors are copied.
+
+        Keys may be strings (as after a JSON round trip) and tuples may be lists. Only options this
+        optimizer knows are taken from the saved groups, and the result is validated.
+        """
+        name = type(self).__name__
         groups = state_dict.get("param_groups")
         if not isinstance(groups, list) or len(groups) != len(self.param_groups):
             found = len(groups) if isinstance(groups, list) else groups
             raise StateDictError(
-                f"{type(self).__name__}.load_state_dict: expected {len(self.param_groups)} parameter group(s), "
-                f"got {found}"
+                f"{name}.load_state_dict: expected {len(self.param_groups)} parameter group(s), got {found}"
             )
         for i, (saved, own) in enumerate(zip(groups, self.param_groups, strict=True)):
             if len(saved["params"]) != len(own["params"]):
                 raise StateDictError(
-                    f"{type(self).__name__}.load_state_dict: parameter group {i} has {len(own['params'])} "
+                    f"{name}.load_state_dict: parameter group {i} has {len(own['params'])} "
                     f"parameters, the state_dict has {len(saved['params'])}"
                 )
-        params = self._params()
-        saved_ids = [i for g in groups for i in g["params"]]
-        by_saved_id = dict(zip(saved_ids, params, strict=True))
+        saved_ids = [int(i) for g in groups for i in g["params"]]
+        by_saved_id = dict(zip(saved_ids, self._params(), strict=True))
         new_state: dict[Parameter, dict[str, Any]] = {}
         for key, entry in state_dict.get("state", {}).items():
             p = by_saved_id.get(int(key))
             if p is None:
-                raise StateDictError(f"{type(self).__name__}.load_state_dict: state for unknown parameter {key}")
-            new_state[p] = {name: _cast_like(value, p.data, name) for name, value in entry.items()}
+                raise StateDictError(f"{name}.load_state_dict: state for unknown parameter {key}")
+            new_state[p] = {k: _cast_like(value, p.data, k) for k, value in entry.items()}
+        known = set(self.defaults) | {"initial_lr"}
+        merged = [
+            {**own, **{k: copy.deepcopy(v) for k, v in saved.items() if k in known}}
+            for saved, own in zip(groups, self.param_groups, strict=True)
+        ]
+        for group in merged:
+            self._validate(group)
         self.state = new_state
-        for saved, own in zip(groups, self.param_groups, strict=True):
-            for key, value in saved.items():
-                if key != "params":
-                    own[key] = copy.deepcopy(value)
+        for own, group in zip(self.param_groups, merged, strict=True):
+            own.update(group)  # in place: whoever holds a group (a scheduler) sees the loaded values
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -116,9 +138,11 @@ class Optimizer:
 
 
 def _cast_like(value: Any, param: torch.Tensor, name: str) -> Any:
-    """State tensors follow the parameter's device; those of the parameter's shape also its dtype."""
+    """State tensors are copied to the parameter's device and dtype; ``step`` becomes a float."""
+    if name == "step":
+        return float(value)
     if not isinstance(value, torch.Tensor):
-        return value
-    if name == "step" or not value.is_floating_point():
+        return copy.deepcopy(value)
+    if not value.is_floating_point():
         return value.clone().to(device=param.device)
     return value.to(device=param.device, dtype=param.dtype, copy=True)

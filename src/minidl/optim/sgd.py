@@ -1,4 +1,4 @@
-"""SGD with momentum, dampening, Nesterov and weight decay: torch.optim.SGD's rule."""
+"""SGD with momentum, dampening, Nesterov and weight decay: torch's SGD rule."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from minidl.optim.optimizer import Optimizer
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, step by step as torch.optim.SGD::
+    """Stochastic gradient descent, step by step as torch's SGD::
 
     g ← ∇θ + λ θ                                   (weight_decay λ)
     b ← g                     on the first step    (no dampening then)
