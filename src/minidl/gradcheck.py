@@ -6,11 +6,17 @@ Use it on every layer you write::
     minidl.gradcheck(layer, torch.randn(5, 3, dtype=torch.float64))
 
 The scalar checked is ``L = Σ output · g`` for a fixed random ``g``, so every output element counts.
-For a loss, ``L`` is the loss itself and only the gradient with respect to the prediction is checked.
+For a loss with a 0-dim output, ``L`` is the loss itself. Randomness and state are frozen: before every
+forward the global RNG, every ``torch.Generator`` held by a submodule (Dropout's ``generator``) and every
+buffer (BatchNorm's running statistics) are restored, so Dropout draws the same mask each time and
+BatchNorm1d can be checked in train mode. The module's buffers, gradients and the RNG states are left
+as they were found.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import warnings
 
 import torch
@@ -24,24 +30,34 @@ class GradientCheckError(MinidlError, AssertionError):
     """The analytical gradient disagrees with the numerical one."""
 
 
-def _scalar(module: Module, inputs: tuple[torch.Tensor, ...], g: torch.Tensor | None) -> float:
-    out = module(*inputs)
-    return float(out.sum() if g is None else (out * g).sum())
+class _Frozen:
+    """Snapshot of everything a forward may read or change besides its inputs: RNGs and buffers."""
+
+    def __init__(self, module: Module, tensors: list[torch.Tensor]) -> None:
+        self.cpu_rng = torch.get_rng_state()
+        cuda = torch.cuda.is_available() and any(t.is_cuda for t in tensors)
+        self.cuda_rng = torch.cuda.get_rng_state_all() if cuda else None
+        self.generators = [
+            (g, g.get_state()) for m in module.modules() for g in vars(m).values() if isinstance(g, torch.Generator)
+        ]
+        self.buffers = [(b, b.clone()) for _, b in module.named_buffers()]
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu_rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self.cuda_rng)
+        for generator, state in self.generators:
+            generator.set_state(state)
+        for buffer, saved in self.buffers:
+            buffer.copy_(saved)
 
 
-def _numerical(module, inputs, g, tensor: torch.Tensor, eps: float) -> torch.Tensor:
-    """(L(t + eps) - L(t - eps)) / 2eps for every element of ``tensor``, perturbed in place."""
-    flat = tensor.view(-1)
-    grad = torch.zeros(flat.numel(), dtype=torch.float64)
-    for i in range(flat.numel()):
-        original = flat[i].item()
-        flat[i] = original + eps
-        plus = _scalar(module, inputs, g)
-        flat[i] = original - eps
-        minus = _scalar(module, inputs, g)
-        flat[i] = original
-        grad[i] = (plus - minus) / (2 * eps)
-    return grad.view(tensor.shape)
+def _indices(shape: torch.Size):
+    return itertools.product(*(range(n) for n in shape))
+
+
+def _first_bad(bad: torch.Tensor) -> tuple[int, ...]:
+    return tuple(int(i) for i in bad.nonzero()[0])
 
 
 def gradcheck(
@@ -52,52 +68,86 @@ def gradcheck(
     rtol: float = 1e-3,
     seed: int = 0,
 ) -> bool:
-    """Check the input gradients and every parameter gradient of ``module`` at ``inputs``.
+    """Check the input gradient and every parameter gradient of ``module`` at ``inputs``.
 
     Returns True, or raises ``GradientCheckError`` naming the module, the input or the parameter (by
     its dotted name), the first index that disagrees and both values. For a ``Loss``, ``inputs`` is
-    ``(prediction, target)`` and only the prediction's gradient is checked. The module must be
-    deterministic: put layers such as Dropout in eval mode first.
+    ``(prediction, target)`` and only the prediction's gradient is checked. Warns when an input or a
+    parameter is not float64, where central differences give false alarms.
     """
-    tensors = [t for t in inputs if isinstance(t, torch.Tensor)]
     params = list(module.named_parameters())
-    if any(t.is_floating_point() and t.dtype != torch.float64 for t in tensors) or any(
-        p.dtype != torch.float64 for _, p in params
-    ):
+    floats = [t for t in inputs if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    if any(t.dtype != torch.float64 for t in floats) or any(p.dtype != torch.float64 for _, p in params):
         warnings.warn(
-            "gradcheck: inputs or parameters are not float64; central differences in lower precision "
-            "give false alarms. Call module.double() and pass float64 inputs.",
+            f"gradcheck {module._name()}: inputs or parameters are not float64; central differences in lower "
+            "precision give false alarms. Call module.double() and pass float64 inputs.",
             stacklevel=2,
         )
-    is_loss = isinstance(module, Loss)
+    inputs = tuple(t.clone() if isinstance(t, torch.Tensor) else t for t in inputs)  # never touch the caller's
+    frozen = _Frozen(module, [t for t in inputs if isinstance(t, torch.Tensor)] + [p.data for _, p in params])
+    saved_grads = [p.grad.clone() for _, p in params]
+    try:
+        return _check(module, inputs, params, frozen, eps, atol, rtol, seed)
+    finally:
+        frozen.restore()
+        for (_, p), grad in zip(params, saved_grads, strict=True):
+            p.grad.copy_(grad)
+
+
+def _check(module, inputs, params, frozen: _Frozen, eps, atol, rtol, seed) -> bool:
+    where = f"gradcheck {module._name()}"
+    frozen.restore()
     output = module(*inputs)
     g = None
-    if not is_loss or output.dim() > 0:
+    if not isinstance(module, Loss) or output.dim() > 0:
         gen = torch.Generator().manual_seed(seed)
-        g = torch.randn(output.shape, generator=gen, dtype=torch.float64).to(output.dtype)
-    module.zero_grad()
-    module(*inputs)
-    grad_input = module.backward() if is_loss and g is None else module.backward(g)
+        g = torch.randn(output.shape, generator=gen, dtype=torch.float64).to(output.dtype).to(output.device)
 
-    checks: list[tuple[str, torch.Tensor, torch.Tensor]] = []
+    def scalar() -> float:
+        frozen.restore()
+        out = module(*inputs)
+        return float(out.sum() if g is None else (out * g).sum())
+
+    first_value, second_value = scalar(), scalar()
+    if not math.isclose(first_value, second_value, rel_tol=1e-12, abs_tol=1e-12) and not (
+        math.isnan(first_value) and math.isnan(second_value)
+    ):
+        raise GradientCheckError(
+            f"{where}: two forwards at the same point differ ({first_value!r} and {second_value!r}); the module "
+            "draws random numbers from a generator gradcheck cannot see (keep it as an attribute of the "
+            "module) or keeps state that is not a buffer"
+        )
+    module.zero_grad()
+    frozen.restore()
+    module(*inputs)
+    grad_input = module.backward() if g is None else module.backward(g)
+
+    checks: list[tuple[str, torch.Tensor, object]] = []
     first = inputs[0]
-    if first.is_floating_point():
-        checks.append(("input 0" if not is_loss else "input (prediction)", first, grad_input))
+    if isinstance(first, torch.Tensor) and first.is_floating_point():
+        checks.append(("input (prediction)" if isinstance(module, Loss) else "input 0", first, grad_input))
     checks += [(f"parameter {name!r}", p.data, p.grad.clone()) for name, p in params]
     for place, tensor, analytical in checks:
-        numerical = _numerical(module, inputs, g, tensor, eps)
-        analytical = analytical.to(torch.float64).cpu()
-        if analytical.shape != numerical.shape:
+        if not isinstance(analytical, torch.Tensor) or analytical.shape != tensor.shape:
+            got = tuple(analytical.shape) if isinstance(analytical, torch.Tensor) else type(analytical).__name__
             raise GradientCheckError(
-                f"gradcheck {module._name()}: {place}: analytical gradient has shape {tuple(analytical.shape)}, "
-                f"expected {tuple(numerical.shape)}"
+                f"{where}: {place}: analytical gradient has shape {got}, expected {tuple(tensor.shape)}"
             )
+        numerical = torch.zeros(tensor.shape, dtype=torch.float64)
+        for index in _indices(tensor.shape):
+            original = tensor[index].item()
+            tensor[index] = original + eps
+            plus = scalar()
+            tensor[index] = original - eps
+            minus = scalar()
+            tensor[index] = original
+            numerical[index] = (plus - minus) / (2 * eps)
+        analytical = analytical.detach().to(device="cpu", dtype=torch.float64)
         bad = ~torch.isclose(analytical, numerical, rtol=rtol, atol=atol)
         if bad.any():
-            index = tuple(int(i) for i in bad.nonzero()[0])
+            index = _first_bad(bad)
             raise GradientCheckError(
-                f"gradcheck {module._name()}: {place} disagrees at index {index}: "
-                f"numerical {numerical[index].item():.10g}, analytical {analytical[index].item():.10g} "
-                f"({int(bad.sum())} of {bad.numel()} elements differ)"
+                f"{where}: {place} disagrees at index {index}: numerical {numerical[index].item():.10g}, "
+                f"analytical {analytical[index].item():.10g} ({int(bad.sum())} of {bad.numel()} elements differ)"
             )
     return True

@@ -7,6 +7,7 @@ A ``Parameter`` may be passed for the tensor; its ``data`` is filled.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -52,6 +53,7 @@ def _calculate_fan_in_and_fan_out(tensor: torch.Tensor) -> tuple[int, int]:
 
 
 def _fan(tensor: torch.Tensor, mode: str) -> int:
+    mode = mode.lower() if isinstance(mode, str) else mode  # torch accepts "FAN_IN"
     if mode not in ("fan_in", "fan_out"):
         raise ConfigError(f"mode {mode!r} not supported, use 'fan_in' or 'fan_out'")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -107,6 +109,7 @@ def kaiming_uniform_(
     """U(-bound, bound) with bound = gain · √(3 / fan), gain = calculate_gain(nonlinearity, a)."""
     t = _tensor(tensor)
     if t.numel() == 0:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return t
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     bound = math.sqrt(3.0) * std
@@ -123,6 +126,7 @@ def kaiming_normal_(
     """N(0, std²) with std = gain / √fan, gain = calculate_gain(nonlinearity, a)."""
     t = _tensor(tensor)
     if t.numel() == 0:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return t
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     return t.normal_(0.0, std, generator=generator)

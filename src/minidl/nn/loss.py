@@ -14,6 +14,13 @@ from minidl.nn.module import Module
 REDUCTIONS = ("mean", "sum", "none")
 
 
+def check_weight(loss: str, name: str, weight: torch.Tensor | None) -> torch.Tensor | None:
+    """A weight argument must be None or a floating-point tensor."""
+    if weight is not None and (not isinstance(weight, torch.Tensor) or not weight.is_floating_point()):
+        raise ConfigError(f"{loss}: {name} must be a floating-point tensor or None, got {weight!r}")
+    return weight
+
+
 class Loss(Module):
     """Base class: validates ``reduction`` and turns a per-element gradient into the input's gradient.
 
@@ -36,6 +43,25 @@ class Loss(Module):
                 f"{self._name()}: input shape {tuple(input.shape)} does not match target shape "
                 f"{tuple(target.shape)} (no broadcasting; reshape the target)"
             )
+
+    def _check_floating(self, input: torch.Tensor, target: torch.Tensor) -> None:
+        if not input.is_floating_point() or not target.is_floating_point():
+            raise ShapeError(
+                f"{self._name()}: expected floating-point input and target, got {input.dtype} input of shape "
+                f"{tuple(input.shape)} and {target.dtype} target of shape {tuple(target.shape)}"
+            )
+
+    def _broadcast(self, name: str, tensor: torch.Tensor | None, input: torch.Tensor) -> torch.Tensor | None:
+        """A weight buffer expanded to the input's shape and dtype, or a ShapeError naming both shapes."""
+        if tensor is None:
+            return None
+        try:
+            return tensor.to(device=input.device, dtype=input.dtype).expand(input.shape)
+        except RuntimeError:
+            raise ShapeError(
+                f"{self._name()}: {name} of shape {tuple(tensor.shape)} does not broadcast to the input's "
+                f"shape {tuple(input.shape)}"
+            ) from None
 
     def _reduce(self, elementwise: torch.Tensor) -> torch.Tensor:
         if self.reduction == "mean":

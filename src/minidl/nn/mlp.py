@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from minidl.errors import ConfigError
-from minidl.nn.activation import ReLU, Sigmoid, Tanh
+from minidl.nn.activation import ELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from minidl.nn.activation_smooth import GELU, SiLU, Softplus
 from minidl.nn.container import Sequential
 from minidl.nn.linear import Linear
 from minidl.nn.module import Module
@@ -19,6 +20,11 @@ ACTIVATIONS: dict[str, Callable[[], Module] | None] = {
     "relu": ReLU,
     "tanh": Tanh,
     "sigmoid": Sigmoid,
+    "leaky_relu": LeakyReLU,
+    "elu": ELU,
+    "gelu": GELU,
+    "softplus": Softplus,
+    "silu": SiLU,
     "linear": None,
     "identity": None,
 }
