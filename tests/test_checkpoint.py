@@ -20,20 +20,23 @@ from minidl.train.checkpoint import Checkpoint, checkpoint_bytes, load_checkpoin
 from minidl.train.checkpoint_manager import CheckpointManager
 from minidl.train.rng import capture_rng_states, module_generators, restore_rng_states
 
-
 # -- a small run that uses every source of randomness -------------------------------------------
-def make_run(seed: int):
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+
+
+def make_run(seed: int, device: str = "cpu"):
     """Model with a Dropout on the global RNG and one on its own generator; momentum SGD; a shuffling
     loader; a StepLR. ``seed`` only changes the initial state, which a resume must overwrite."""
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(3, 8), nn.Dropout(0.3, generator=seed + 1), nn.Tanh(), nn.Dropout(0.2))
-    model = nn.Sequential(model, nn.Linear(8, 1))
+    model = nn.Sequential(model, nn.Linear(8, 1)).to(device)
     optimizer = SGD(model.parameters(), lr=0.05, momentum=0.9)
     scheduler = StepLR(optimizer, step_size=2, gamma=0.5)
     data = torch.Generator().manual_seed(7)
     x = torch.randn(20, 3, generator=data)
     y = x.sum(dim=1, keepdim=True).sin()
-    loader = DataLoader(x, y, batch_size=6, shuffle=True, seed=seed + 2)
+    loader = DataLoader(x.to(device), y.to(device), batch_size=6, shuffle=True, seed=seed + 2)
     return model, optimizer, scheduler, loader
 
 
@@ -63,16 +66,17 @@ def save_run(path: Path, model, optimizer, scheduler, loader, epoch: int) -> Non
     )
 
 
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
-    reference = make_run(seed=0)
+@pytest.mark.parametrize("device", DEVICES)
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, device):
+    reference = make_run(seed=0, device=device)
     train(*reference, epochs=5)
 
-    first = make_run(seed=0)
+    first = make_run(seed=0, device=device)
     train(*first, epochs=2)
     save_run(tmp_path / "ckpt.safetensors", *first, epoch=2)
     del first
 
-    model, optimizer, scheduler, loader = make_run(seed=99)  # a fresh process: other weights, other RNGs
+    model, optimizer, scheduler, loader = make_run(seed=99, device=device)  # as a fresh process would
     checkpoint = load_checkpoint(tmp_path / "ckpt.safetensors")
     model.load_state_dict(checkpoint.model_state)
     optimizer.load_state_dict(checkpoint.optimizer_state)
@@ -84,21 +88,30 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     for (name, expected), (_, got) in zip(reference[0].state_dict().items(), model.state_dict().items(), strict=True):
         assert torch.equal(expected, got), name
     assert optimizer.param_groups[0]["lr"] == reference[1].param_groups[0]["lr"] == 0.05 * 0.5**2
-    assert torch.equal(torch.get_rng_state(), capture_rng_states()["torch"])
+    assert set(checkpoint.rng_states) == {"torch", "loader", "module/0.1"} | ({"cuda/0"} if device == "cuda" else set())
 
 
-def test_without_the_rng_states_the_resumed_run_differs(tmp_path):
-    """The bit-identity test above can fail: skipping the RNG restore changes the weights."""
-    reference = make_run(seed=0)
+@pytest.mark.parametrize(
+    ("device", "left_out"),
+    [("cpu", "torch"), ("cpu", "loader"), ("cpu", "module/0.1"), pytest.param("cuda", "cuda/0", marks=CUDA)],
+)
+def test_each_rng_state_matters(tmp_path, device, left_out):
+    """The bit-identity test above can fail: leaving out any one RNG state changes the weights."""
+    reference = make_run(seed=0, device=device)
     train(*reference, epochs=3)
-    first = make_run(seed=0)
+    first = make_run(seed=0, device=device)
     train(*first, epochs=2)
     save_run(tmp_path / "c.safetensors", *first, epoch=2)
-    model, optimizer, scheduler, loader = make_run(seed=99)
+    model, optimizer, scheduler, loader = make_run(seed=99, device=device)
     checkpoint = load_checkpoint(tmp_path / "c.safetensors")
     model.load_state_dict(checkpoint.model_state)
     optimizer.load_state_dict(checkpoint.optimizer_state)
     scheduler.load_state_dict(checkpoint.scheduler_state)
+    states = {name: state for name, state in checkpoint.rng_states.items() if name != left_out}
+    own = {name: generator for name, generator in generators(model, loader).items() if name != left_out}
+    if left_out == "torch":
+        states["torch"] = torch.get_rng_state()  # keep this run's own global RNG
+    restore_rng_states(states, own)
     train(model, optimizer, scheduler, loader, epochs=1)
     assert not torch.equal(model.state_dict()["1.weight"], reference[0].state_dict()["1.weight"])
 
@@ -407,3 +420,13 @@ def test_rng_states_must_match_the_runs_generators():
         restore_rng_states({"torch": torch.zeros(3, dtype=torch.uint8)})
     model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5, generator=1), nn.Dropout(0.5))
     assert list(module_generators(model)) == ["module/1"]
+
+
+@CUDA
+def test_cuda_rng_states_are_captured_and_restored():
+    torch.rand(1, device="cuda")  # CUDA in use
+    states = capture_rng_states()
+    expected = torch.rand(4, device="cuda")
+    torch.rand(4, device="cuda")
+    restore_rng_states(states)
+    assert "cuda/0" in states and torch.equal(torch.rand(4, device="cuda"), expected)

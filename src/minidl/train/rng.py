@@ -1,9 +1,12 @@
 """RNG states to save in a checkpoint and restore on resume, so batches and dropout masks repeat exactly.
 
 ``capture_rng_states(generators)`` returns ``{"torch": torch.get_rng_state(), name: generator.get_state()}``
-(uint8 tensors, as ``save_checkpoint(rng_states=...)`` takes them); ``restore_rng_states`` puts them back
-and refuses a checkpoint whose generators do not match this run's. ``module_generators(model)`` finds
-the layers that draw from a generator of their own (``Dropout(generator=...)``).
+(uint8 tensors, as ``save_checkpoint(rng_states=...)`` takes them), plus ``"cuda/<i>"`` for each GPU once
+CUDA is in use (a GPU's default generator draws ``Dropout``'s masks there). ``restore_rng_states`` puts
+them back and refuses a checkpoint whose generators do not match this run's; CUDA states are restored
+where this machine has that GPU and ignored elsewhere (a run moved to another device cannot repeat its
+draws anyway). ``module_generators(model)`` finds the layers with a generator of their own
+(``Dropout(generator=...)``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from minidl.errors import CheckpointError
 from minidl.nn.module import Module
 
 GLOBAL = "torch"
+CUDA = "cuda/"
 
 
 def module_generators(model: Module) -> dict[str, torch.Generator]:
@@ -30,9 +34,11 @@ def module_generators(model: Module) -> dict[str, torch.Generator]:
 def capture_rng_states(generators: Mapping[str, torch.Generator] | None = None) -> dict[str, torch.Tensor]:
     """The global CPU RNG state and each named generator's state, as uint8 tensors (copies)."""
     generators = dict(generators or {})
-    if GLOBAL in generators:
-        raise ValueError(f"capture_rng_states: the name {GLOBAL!r} is reserved for torch's global RNG")
+    if GLOBAL in generators or any(name.startswith(CUDA) for name in generators):
+        raise ValueError(f"capture_rng_states: the names {GLOBAL!r} and {CUDA}* are reserved for torch's own RNGs")
     states = {GLOBAL: torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states.update({f"{CUDA}{i}": torch.cuda.get_rng_state(i) for i in range(torch.cuda.device_count())})
     states.update({name: generator.get_state() for name, generator in generators.items()})
     return states
 
@@ -42,7 +48,8 @@ def restore_rng_states(
 ) -> None:
     """Set torch's global RNG and each named generator from ``states``; the names must match exactly."""
     generators = dict(generators or {})
-    expected, found = {GLOBAL, *generators}, set(states)
+    cuda = {name: state for name, state in states.items() if name.startswith(CUDA)}
+    expected, found = {GLOBAL, *generators}, set(states) - set(cuda)
     if expected != found:
         missing, unexpected = sorted(expected - found), sorted(found - expected)
         raise CheckpointError(
@@ -54,5 +61,9 @@ def restore_rng_states(
         torch.set_rng_state(states[GLOBAL])
         for name, generator in generators.items():
             generator.set_state(states[name])
-    except (RuntimeError, TypeError, ValueError) as error:
+        for name, state in cuda.items():
+            index = int(name.removeprefix(CUDA))
+            if torch.cuda.is_available() and 0 <= index < torch.cuda.device_count():
+                torch.cuda.set_rng_state(state, index)
+    except (RuntimeError, TypeError, ValueError) as error:  # a bad size, a bad "cuda/x" name
         raise CheckpointError(f"the checkpoint's RNG state is invalid: {error}") from None
