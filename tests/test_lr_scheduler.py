@@ -7,6 +7,8 @@ import re
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minidl.nn as mnn
 from minidl.errors import ConfigError, StateDictError
@@ -199,3 +201,46 @@ def test_invalid_arguments_raise_config_error_with_the_value(cls, kwargs, messag
         cls(opt, **kwargs)
     assert isinstance(info.value, ValueError)
     assert [g["lr"] for g in opt.param_groups] == list(LRS)  # nothing was changed on the way
+
+
+gammas = st.floats(0.05, 1.5)
+SCHEDULE_CASES = st.one_of(
+    st.tuples(st.just("step"), st.fixed_dictionaries(dict(step_size=st.integers(1, 12), gamma=gammas))),
+    st.tuples(
+        st.just("multistep"),
+        st.fixed_dictionaries(dict(milestones=st.lists(st.integers(0, 45), max_size=6), gamma=gammas)),
+    ),
+    st.tuples(st.just("exponential"), st.fixed_dictionaries(dict(gamma=gammas))),
+    st.tuples(st.just("cosine"), st.fixed_dictionaries(dict(T_max=st.integers(1, 40), eta_min=st.floats(0, 0.05)))),
+    st.tuples(
+        st.just("linear"),
+        st.fixed_dictionaries(
+            dict(start_factor=st.floats(0.01, 1), end_factor=st.floats(0, 1), total_iters=st.integers(1, 45))
+        ),
+    ),
+    st.tuples(
+        st.just("plateau"),
+        st.fixed_dictionaries(
+            dict(
+                mode=st.sampled_from(["min", "max"]),
+                factor=st.floats(0, 0.99),
+                patience=st.integers(0, 4),
+                threshold=st.floats(0, 0.1),
+                threshold_mode=st.sampled_from(["rel", "abs"]),
+                cooldown=st.integers(0, 3),
+                min_lr=st.floats(0, 0.01),
+                eps=st.floats(0, 1e-3),
+            )
+        ),
+    ),
+)
+
+
+@given(SCHEDULE_CASES)
+def test_any_valid_arguments_give_torchs_lr_sequence(case):
+    name, config = case
+    ours, theirs = make_optimizers()
+    got = lr_sequence(SCHEDULERS[name](ours, **config))
+    expected = lr_sequence(TORCH_SCHEDULERS[name](theirs, **config))
+    for epoch, (g, e) in enumerate(zip(got, expected, strict=True)):
+        assert g == pytest.approx(e, abs=1e-12, rel=1e-12), f"epoch {epoch}"

@@ -8,9 +8,12 @@ import re
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minidl.nn as mnn
 from minidl.errors import ConfigError
+from minidl.nn.parameter import Parameter
 from minidl.optim import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, RMSprop
 from tests.test_module import seed_model_minidl, seed_model_torch
 
@@ -240,3 +243,60 @@ def test_invalid_values_in_a_loaded_state_dict_are_rejected():
     saved["param_groups"][0]["betas"] = [0.9, 1.0]
     with pytest.raises(ConfigError, match=re.escape("Invalid beta parameter at index 1: 1.0")):
         Adam(model.parameters()).load_state_dict(saved)
+
+
+OPTIONS = {  # each optimizer's options as hypothesis strategies
+    "sgd": dict(lr=st.floats(0, 1), momentum=st.floats(0, 0.99), weight_decay=st.floats(0, 0.5)),
+    "adam": dict(
+        lr=st.floats(0, 1),
+        betas=st.tuples(st.floats(0, 0.99), st.floats(0, 0.999)),
+        eps=st.floats(1e-12, 1e-2),
+        weight_decay=st.floats(0, 0.5),
+        amsgrad=st.booleans(),
+        maximize=st.booleans(),
+    ),
+    "rmsprop": dict(
+        lr=st.floats(0, 1),
+        alpha=st.floats(0, 0.999),
+        eps=st.floats(1e-12, 1e-2),
+        weight_decay=st.floats(0, 0.5),
+        momentum=st.floats(0, 0.99),
+        centered=st.booleans(),
+        maximize=st.booleans(),
+    ),
+    "adagrad": dict(
+        lr=st.floats(0, 1),
+        lr_decay=st.floats(0, 0.5),
+        weight_decay=st.floats(0, 0.5),
+        initial_accumulator_value=st.floats(0, 1),
+        eps=st.floats(1e-12, 1e-2),
+        maximize=st.booleans(),
+    ),
+}
+OPTIONS["adamw"] = OPTIONS["adam"]
+
+
+@st.composite
+def optimizer_cases(draw):
+    name = draw(st.sampled_from(sorted(OPTIONS)))
+    options = {k: draw(s) for k, s in OPTIONS[name].items() if draw(st.booleans())}
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=3)))
+    return name, options, shape, draw(st.sampled_from([torch.float64, torch.float32])), draw(st.integers(0, 2**16))
+
+
+@given(optimizer_cases())
+@settings(max_examples=40)
+def test_same_gradients_give_bit_identical_parameters(case):
+    """Same operations in the same order as torch's single-tensor path: equal to the last bit, any options."""
+    name, options, shape, dtype, seed = case
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=gen, dtype=dtype)
+    p, t = Parameter(x.clone()), x.clone().requires_grad_(True)
+    opt, ref = OPTIMIZERS[name]([p], **options), torch_optimizer(name, [t], **options)
+    for _ in range(10):
+        g = torch.randn(shape, generator=gen, dtype=dtype) * 10 ** torch.randint(-3, 3, (), generator=gen)
+        p.grad.copy_(g)
+        t.grad = g.clone()
+        opt.step()
+        ref.step()
+    torch.testing.assert_close(p.data, t.detach(), rtol=0, atol=0, equal_nan=True)  # NaN where torch has NaN
