@@ -157,6 +157,10 @@ def test_constructor_records_initial_lr_and_load_checks_keys():
     assert [g["initial_lr"] for g in opt.param_groups] == list(LRS) == sched.base_lrs
     with pytest.raises(StateDictError, match="missing key"):
         sched.load_state_dict({"last_epoch": 3})
+    bad = {**sched.state_dict(), "step_size": 0, "last_epoch": 9}
+    with pytest.raises(ConfigError, match="step_size must be a positive integer, got 0"):
+        sched.load_state_dict(bad)
+    assert (sched.step_size, sched.last_epoch) == (2, 0)
     with pytest.raises(TypeError, match="not a minidl Optimizer"):
         StepLR(torch.optim.SGD(torch.nn.Linear(2, 2).parameters()), step_size=2)
 

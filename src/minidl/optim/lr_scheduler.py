@@ -83,9 +83,15 @@ class LRScheduler:
                 f"{type(self).__name__}.load_state_dict: the state_dict has {len(state_dict['_last_lr'])} lr(s), "
                 f"the optimizer has {n_groups} parameter group(s)"
             )
+        before = {key: getattr(self, key) for key in self._state_keys()}
         for key in self._state_keys():
             setattr(self, key, _load(key, state_dict[key]))
-        self._validate()
+        try:
+            self._validate()
+        except ConfigError:
+            for key, value in before.items():  # a bad state_dict leaves this scheduler as it was
+                setattr(self, key, value)
+            raise
         for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
             group["lr"] = lr
 
