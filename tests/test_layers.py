@@ -405,6 +405,7 @@ def test_softmax_repr_is_torchs(name):
         (lambda: mnn.ELU(alpha=None), ConfigError, r"ELU: alpha must be a number, got None"),
         (lambda: mnn.GELU("fast"), ConfigError, r"GELU: approximate must be 'none' or 'tanh', got 'fast'"),
         (lambda: mnn.Softplus(beta="2"), ConfigError, r"Softplus: beta must be a number"),
+        (lambda: mnn.Softplus(beta=0), ConfigError, r"Softplus: beta must be non-zero"),
         (lambda: mnn.Softmax(dim=1.0), ConfigError, r"Softmax: dim must be an integer, got 1.0"),
         (
             lambda: mnn.Softmax(dim=2)(torch.zeros(3, 4)),
@@ -414,7 +415,17 @@ def test_softmax_repr_is_torchs(name):
         (lambda: mnn.Flatten(2)(torch.zeros(3, 4)), ShapeError, r"Flatten\(start_dim=2, end_dim=-1\): cannot flatten"),
         (lambda: mnn.Dropout(0.5, generator="x"), ConfigError, r"Dropout: generator must be"),
     ],
-    ids=["LeakyReLU", "ELU", "GELU", "Softplus", "Softmax-dim", "Softmax-range", "Flatten", "Dropout-generator"],
+    ids=[
+        "LeakyReLU",
+        "ELU",
+        "GELU",
+        "Softplus",
+        "Softplus-beta0",
+        "Softmax-dim",
+        "Softmax-range",
+        "Flatten",
+        "Dropout-generator",
+    ],
 )
 def test_bad_arguments_raise_errors_naming_the_layer(make, error, message):
     with pytest.raises(error, match=message):

@@ -55,6 +55,8 @@ class Softplus(Module):
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         self.beta = _check_number("Softplus", "beta", beta)
+        if self.beta == 0:
+            raise ConfigError("Softplus: beta must be non-zero (the output is log(1 + e^(βx)) / β), got 0")
         self.threshold = _check_number("Softplus", "threshold", threshold)
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
