@@ -194,17 +194,23 @@ def main() -> None:
     parts = dict(previous.get("parts", {}))
     info = machine()
     print(f"{info['cpu']}, {info['cores']} cores, torch {info['torch']}", flush=True)
+    command = "python -m benchmarks.run" + (" --quick" if args.quick else "")
     with tempfile.TemporaryDirectory() as folder:
         for part, spec in PARTS.items():
             if spec["case"] in cases:
                 print(f"case {part}: {spec['title']}", flush=True)
                 parts[part] = run_part(part, save_weights(spec["arch"], folder), args.quick, args.reps)
                 parts[part]["machine"] = info
-    command = "python -m benchmarks.run" + (" --quick" if args.quick else "")
-    data = {"machine": info, "command": command, "parts": {p: parts[p] for p in PARTS if p in parts}}
-    json_path.write_text(json.dumps(data, indent=1) + "\n")
-    prefix.with_suffix(".md").write_text(write_report(data))
+                write(
+                    prefix, {"machine": info, "command": command, "parts": {p: parts[p] for p in PARTS if p in parts}}
+                )
     print(f"wrote {prefix.with_suffix('.md')} and {json_path}")
+
+
+def write(prefix: Path, data: dict) -> None:
+    """Written after every case, so an interrupted run keeps what it measured."""
+    prefix.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
+    prefix.with_suffix(".md").write_text(write_report(data))
 
 
 if __name__ == "__main__":

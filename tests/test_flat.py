@@ -147,6 +147,16 @@ def test_moving_after_packing_unpacks_and_the_group_says_so():
     assert again.dtype == torch.float64 and again.is_packed()
 
 
+def test_rebinding_a_parameter_unpacks_it():
+    model = _model_with_grads()
+    (group,) = flatten_parameters(model.parameters())
+    first = next(iter(model.parameters()))
+    first.data = first.data.clone()  # what a layer must never do: the group notices
+    assert not group.is_packed()
+    first.data = group.views(group.data)[0]  # a view at the right place counts as packed again
+    assert group.is_packed()
+
+
 def test_rejects_non_parameters():
     with pytest.raises(TypeError, match="expects minidl Parameters"):
         flatten_parameters([torch.zeros(3)])

@@ -24,7 +24,7 @@ group still backs its parameters.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -50,6 +50,9 @@ class FlatGroup:
     data: torch.Tensor
     grad: torch.Tensor
     offsets: list[int]
+    # the (data, grad) views verified to be ours: while the parameters still hold these very objects,
+    # is_packed() needs only identity checks (cheap enough to run before every optimizer step)
+    _bound: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list, repr=False)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -79,6 +82,11 @@ class FlatGroup:
 
     def is_packed(self) -> bool:
         """True while every parameter's data and grad are still views into this group's buffers."""
+        bound = self._bound
+        if len(bound) == len(self.params) and all(
+            p.data is data and p.grad is grad for p, (data, grad) in zip(self.params, bound, strict=True)
+        ):
+            return True
         return all(
             _is_view_at(p.data, self.data, start, p.data.numel()) and _is_view_at(p.grad, self.grad, start, p.numel())
             for p, start in zip(self.params, self.offsets, strict=False)
@@ -127,7 +135,7 @@ def _pack(params: list[Parameter]) -> FlatGroup:
         grad[start:end].copy_(p.grad.reshape(-1))
         p.data = data[start:end].view(shape)
         p.grad = grad[start:end].view(shape)
-    return FlatGroup(params, data, grad, offsets)
+    return FlatGroup(params, data, grad, offsets, [(p.data, p.grad) for p in params])
 
 
 def _existing_group(params: list[Parameter]) -> FlatGroup | None:
@@ -139,7 +147,10 @@ def _existing_group(params: list[Parameter]) -> FlatGroup | None:
     if data is None or grad is None:
         return None
     group = FlatGroup(params, data, grad, offsets)
-    return group if group.is_packed() else None
+    if not group.is_packed():
+        return None
+    group._bound = [(p.data, p.grad) for p in params]
+    return group
 
 
 def _whole_storage(t: torch.Tensor, numel: int) -> torch.Tensor | None:
