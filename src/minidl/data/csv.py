@@ -1,0 +1,225 @@
+"""CSV files: numeric feature columns and one target column, read with the standard library's csv module.
+
+Every problem is a ``DataError`` that names the file and, where there is one, the line and the column:
+``data.csv, line 7, column 'x2': 'abc' is not a number``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from minidl.errors import DataError
+
+MAX_AUTO_CLASSES = 20  # an integer-valued target with at most this many values is taken as class labels
+TASKS = ("auto", "classification", "regression")
+
+Label = int | float | str
+
+
+@dataclass
+class Table:
+    """The text of a CSV file: column names, rows of cells, and each row's line number in the file."""
+
+    path: Path
+    columns: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+    has_header: bool
+
+    def where(self, row: int, column: int | None = None) -> str:
+        place = f"{self.path}, line {self.lines[row]}"
+        return place if column is None else f"{place}, column {self.columns[column]!r}"
+
+    def index(self, spec: str | int | None) -> int:
+        """The column named ``spec`` (header) or at index ``spec`` (no header); the last one if None."""
+        if spec is None:
+            return len(self.columns) - 1
+        if self.has_header and str(spec) in self.columns:
+            return self.columns.index(str(spec))
+        if not self.has_header:
+            try:
+                i = int(spec)
+            except ValueError:
+                raise DataError(
+                    f"{self.path}: without a header the target is a column index (0 to {len(self.columns) - 1}), "
+                    f"got {spec!r}"
+                ) from None
+            if -len(self.columns) <= i < len(self.columns):
+                return i % len(self.columns)
+            raise DataError(f"{self.path}: target column index {i} is out of range; the file has {len(self.columns)}")
+        raise DataError(f"{self.path}: no column named {spec!r}; the columns are {', '.join(self.columns)}")
+
+    def numbers(self, column: int) -> list[float]:
+        """The column as finite floats, or an error naming the first bad cell."""
+        out = []
+        for r, row in enumerate(self.rows):
+            out.append(self.number(r, column, row[column]))
+        return out
+
+    def number(self, row: int, column: int, text: str) -> float:
+        text = text.strip()
+        if not text:
+            raise DataError(f"{self.where(row, column)}: empty cell")
+        try:
+            value = float(text)
+        except ValueError:
+            raise DataError(f"{self.where(row, column)}: {text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise DataError(f"{self.where(row, column)}: non-finite value {text!r}")
+        return value
+
+
+def read_table(path: str | Path, *, header: bool = True) -> Table:
+    """Read a CSV file into a ``Table``; blank lines are skipped, every row must have the same width."""
+    path = Path(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a CSV file") from None
+    rows, lines = [], []
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            for row in reader:
+                if row and any(cell.strip() for cell in row):
+                    rows.append(row)
+                    lines.append(reader.line_num)
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise DataError(f"{path}, line {reader.line_num}: not a readable CSV file ({error})") from None
+    if not rows:
+        raise DataError(f"{path}: the file is empty")
+    if header:
+        columns = [name.strip() for name in rows[0]]
+        duplicates = sorted({name for name in columns if columns.count(name) > 1})
+        if duplicates:
+            raise DataError(f"{path}, line {lines[0]}: duplicate column name(s) {', '.join(map(repr, duplicates))}")
+        rows, lines = rows[1:], lines[1:]
+        if not rows:
+            raise DataError(f"{path}: no data rows after the header")
+    else:
+        columns = [str(i) for i in range(len(rows[0]))]
+    for row, line in zip(rows, lines, strict=True):
+        if len(row) != len(columns):
+            raise DataError(f"{path}, line {line}: expected {len(columns)} columns, got {len(row)}")
+    return Table(path, columns, rows, lines, header)
+
+
+@dataclass
+class CsvData:
+    """Features, targets and what they mean: ``kind`` is binary, multiclass or regression, and
+    ``classes[i]`` is the file's label for class index ``i`` (empty for regression)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    kind: str
+    feature_names: list[str]
+    target_name: str
+    classes: list[Label] = field(default_factory=list)
+
+
+def load_csv(
+    path: str | Path,
+    target: str | int | None = None,
+    *,
+    header: bool = True,
+    task: str = "auto",
+    dtype: torch.dtype = torch.float32,
+) -> CsvData:
+    """Load features and a target column (default: the last column).
+
+    ``task="auto"`` takes an integer-valued target with at most 20 distinct values, or any non-numeric
+    target, as class labels (mapped to 0..k-1 in sorted order) and anything else as a regression target.
+    """
+    if task not in TASKS:
+        raise DataError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    table = read_table(path, header=header)
+    if len(table.columns) < 2:
+        raise DataError(f"{table.path}: needs at least one feature column and a target column")
+    t = table.index(target)
+    features = [c for c in range(len(table.columns)) if c != t]
+    x = features_tensor(table, features, dtype)
+    y, kind, classes = _targets(table, t, task, dtype)
+    return CsvData(x, y, kind, [table.columns[c] for c in features], table.columns[t], classes)
+
+
+def features_tensor(table: Table, columns: list[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    values = [[table.number(r, c, row[c]) for c in columns] for r, row in enumerate(table.rows)]
+    return torch.tensor(values, dtype=torch.float64).reshape(len(values), len(columns)).to(dtype)
+
+
+def _targets(table: Table, t: int, task: str, dtype: torch.dtype) -> tuple[torch.Tensor, str, list[Label]]:
+    cells = [row[t].strip() for row in table.rows]
+    try:
+        values: list[float] | None = table.numbers(t)
+    except DataError:
+        if task == "regression":
+            table.numbers(t)  # raise the error naming the first bad cell
+        values = None
+    if values is None:  # text labels
+        for r, cell in enumerate(cells):
+            if not cell:
+                raise DataError(f"{table.where(r, t)}: empty cell")
+        labels: list[Label] = cells
+    else:
+        integral = all(v == int(v) for v in values)
+        distinct = len(set(values))
+        if task == "regression" or (task == "auto" and not (integral and distinct <= MAX_AUTO_CLASSES)):
+            return torch.tensor(values, dtype=torch.float64).to(dtype), "regression", []
+        labels = [int(v) if v == int(v) else v for v in values]
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise DataError(f"{table.path}: target column {table.columns[t]!r} has a single class ({classes[0]!r})")
+    index = {label: i for i, label in enumerate(classes)}
+    y = torch.tensor([index[label] for label in labels], dtype=torch.long)
+    return y, "binary" if len(classes) == 2 else "multiclass", classes
+
+
+def locate_columns(table: Table, feature_names: list[str], target: str | int | None) -> tuple[list[int], int | None]:
+    """The feature columns of a file to predict or evaluate on, and its target column if it has one.
+
+    With a header that names every training feature, columns are taken by name (in training order, any
+    order in the file). Otherwise they are taken by position: the file has exactly the features, or the
+    features and the target column (``target``, default the last).
+    """
+    n = len(feature_names)
+    if table.has_header and all(name in table.columns for name in feature_names):
+        t = table.columns.index(str(target)) if target is not None and str(target) in table.columns else None
+        return [table.columns.index(name) for name in feature_names], t
+    if len(table.columns) == n:
+        return list(range(n)), None
+    if len(table.columns) == n + 1:
+        t = table.index(target if not table.has_header or str(target) in table.columns else None)
+        return [c for c in range(n + 1) if c != t], t
+    expected = ", ".join(feature_names)
+    raise DataError(
+        f"{table.path}: the model reads {n} feature(s) ({expected}); the file has {len(table.columns)} column(s)"
+        + (f" ({', '.join(table.columns)})" if table.has_header else "")
+    )
+
+
+def encode_labels(table: Table, column: int, classes: list[Label]) -> torch.Tensor:
+    """The class index of every cell of ``column``; a label the model has never seen is an error."""
+    numeric = all(isinstance(c, int | float) for c in classes)
+    index = {float(c) if numeric else str(c): i for i, c in enumerate(classes)}
+    out = []
+    for r, row in enumerate(table.rows):
+        cell = row[column].strip()
+        key: float | str = cell
+        if numeric:
+            with contextlib.suppress(DataError):  # a text cell is simply an unseen label
+                key = table.number(r, column, cell)
+        if key not in index:
+            known = ", ".join(str(c) for c in classes)
+            raise DataError(
+                f"{table.where(r, column)}: class label {cell!r} was never seen in training (known: {known})"
+            )
+        out.append(index[key])
+    return torch.tensor(out, dtype=torch.long)
