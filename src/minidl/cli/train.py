@@ -1,87 +1,73 @@
-"""``minidl train``: train an MLP on a built-in data set and report test metrics."""
+"""``minidl train``: train an MLP from a config and flags, report test metrics, and write a run folder."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
-import torch
+from minidl.cli.options import add_experiment_flags, config_from_args
+from minidl.cli.progress import progress_for
+from minidl.config import to_json
+from minidl.train.experiment import Experiment
+from minidl.train.report import metrics_lines
+from minidl.train.run_dir import MetricsLog, RunDir
+from minidl.train.summary_md import summary_markdown
 
-from minidl.cli.args import non_negative_float, positive_float, positive_int
-from minidl.data import DATASETS, Standardizer
-from minidl.nn import LOSSES, mlp, parse_hidden
-from minidl.optim import OPTIMIZERS
-from minidl.train import EpochResult, Trainer
-
-SEED_HIDDEN = "25:relu,25:tanh,25:relu"
+DESCRIPTION = """\
+Train an MLP. With no flags: the EE-559 disk experiment, 2-25-25-25-1, MSE, SGD lr 0.01, batch size 1,
+50 epochs, seed 0. Settings come from the defaults, then --config FILE (TOML, or a run's config.json),
+then the flags you give. --optim, --loss and --scheduler with a different name replace that whole
+section of the config file. The run folder (--out, default runs/<timestamp>) gets config.json,
+metrics.csv, model.safetensors, summary.md and figures.
+"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a model (defaults: the seed disk experiment)",
-        description="Train an MLP. With no flags: the EE-559 disk experiment, 2-25-25-25-1, MSE, SGD lr 0.01, "
-        "batch size 1, 50 epochs, seed 0.",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dataset", default="disk", choices=sorted(DATASETS), help="built-in data set")
-    p.add_argument("--n-train", type=positive_int, default=1000, help="training points (default 1000)")
-    p.add_argument("--n-test", type=positive_int, default=1000, help="test points (default 1000)")
-    p.add_argument(
-        "--hidden",
-        default=SEED_HIDDEN,
-        metavar="SPEC",
-        help="hidden layers as SIZE:ACTIVATION,... (default %(default)s; '' for none)",
-    )
-    p.add_argument("--loss", default="mse", choices=sorted(LOSSES))
-    p.add_argument("--optim", default="sgd", choices=sorted(OPTIMIZERS))
-    p.add_argument("--epochs", type=positive_int, default=50)
-    p.add_argument("--lr", type=positive_float, default=0.01, help="learning rate (> 0)")
-    p.add_argument("--momentum", type=non_negative_float, default=0.0)
-    p.add_argument("--batch-size", type=positive_int, default=1)
-    p.add_argument(
-        "--no-standardize",
-        dest="standardize",
-        action="store_false",
-        help="feed raw features (default: standardize with the training split's mean and std)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed for data, initial weights and batch order")
-    p.set_defaults(run=run)
+    p.add_argument("--config", metavar="FILE", help="a TOML config, or a run folder's config.json")
+    add_experiment_flags(p)
+    run = p.add_argument_group("run folder and output")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--out", metavar="DIR", help="run folder (default runs/<timestamp>)")
+    where.add_argument("--name", help="run folder runs/NAME")
+    run.add_argument("--overwrite", action="store_true", help="replace the run files in an existing non-empty folder")
+    run.add_argument("--no-plots", dest="plots", action="store_false", help="write no figures")
+    run.add_argument("--quiet", action="store_true", help="print only the final test metrics")
+    p.set_defaults(run=run_train)
 
 
-def run(args: argparse.Namespace) -> int:
-    hidden = parse_hidden(args.hidden)
-    make_data = DATASETS[args.dataset]
-    # the test set uses a different stream of the same seed so it never repeats training points
-    x_train, y_train = make_data(args.n_train, seed=args.seed)
-    x_test, y_test = make_data(args.n_test, seed=args.seed + 1_000_003)
+def run_train(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    run_dir = RunDir.plan(args.out, args.name, overwrite=args.overwrite)  # refuse before any work
+    experiment = Experiment(config)
+    say = (lambda *a: None) if args.quiet else print
+    say(experiment.model)
 
-    if args.standardize:
-        scaler = Standardizer().fit(x_train)
-        x_train, x_test = scaler(x_train), scaler(x_test)
-
-    torch.manual_seed(args.seed)
-    loss_fn = LOSSES[args.loss]()
-    model = mlp(x_train.shape[1], hidden, 1)
-    optimizer = OPTIMIZERS[args.optim](model.parameters(), lr=args.lr, momentum=args.momentum)
-    print(model)
-
-    width = len(str(args.epochs))
-
-    def report(r: EpochResult) -> None:
-        print(f"epoch {r.epoch:>{width}}/{args.epochs}  loss {r.loss:.6f}  acc {r.accuracy:.4f}  ({r.seconds:.2f}s)")
-        sys.stdout.flush()
-
-    trainer = Trainer(model, loss_fn, optimizer, callbacks=[report])
+    run_dir.create()
+    run_dir.write("config.json", to_json(config))
+    callbacks = [*progress_for(config["epochs"], quiet=args.quiet), MetricsLog(run_dir)]
     start = time.perf_counter()
-    with torch.no_grad():
-        trainer.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    history = experiment.fit(callbacks)
     seconds = time.perf_counter() - start
-    test = trainer.evaluate(x_test, y_test).metrics
-    print(f"test: TP {test.tp}  TN {test.tn}  FP {test.fp}  FN {test.fn}")
-    print(
-        f"test: loss {test.loss:.6f}  accuracy {test.accuracy:.4f}  precision {test.precision:.4f}  "
-        f"recall {test.recall:.4f}  F1 {test.f1:.4f}"
-    )
-    print(f"training time: {seconds:.2f}s")
+    test = experiment.evaluate("test")
+    lines = metrics_lines(test, experiment.data.classes)
+    print("\n".join(lines), flush=True)
+    say(f"training time: {seconds:.2f}s")
+
+    saved = experiment.saved_model()
+    run_dir.write("model.safetensors", saved.to_bytes())
+    figures = {}
+    if args.plots:
+        from minidl.plot.run import run_figures
+
+        figures = run_figures(experiment, saved, test, history)
+        for name, png in figures.items():
+            run_dir.write(name, png)
+    run_dir.write("summary.md", summary_markdown(config, test, experiment.data.classes, history, list(figures)))
+    say(f"run folder: {run_dir.path}")
     return 0

@@ -1,7 +1,18 @@
-"""minidl.train: the training loop, tasks and metrics."""
+"""minidl.train: the training loop, tasks, metrics, experiments and run folders."""
 
-from minidl.train.metrics import ClassificationMetrics, confusion_matrix
+from minidl.train.callbacks import Callback
+from minidl.train.metrics import ClassificationMetrics, RegressionMetrics, confusion_matrix
 from minidl.train.task import Task
-from minidl.train.trainer import EpochResult, Evaluation, Trainer
+from minidl.train.trainer import EpochResult, Evaluation, Trainer, evaluate_model
 
-__all__ = ["ClassificationMetrics", "EpochResult", "Evaluation", "Task", "Trainer", "confusion_matrix"]
+__all__ = [
+    "Callback",
+    "ClassificationMetrics",
+    "EpochResult",
+    "Evaluation",
+    "RegressionMetrics",
+    "Task",
+    "Trainer",
+    "confusion_matrix",
+    "evaluate_model",
+]

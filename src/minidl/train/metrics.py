@@ -1,4 +1,4 @@
-"""Classification metrics: confusion matrix, accuracy, precision, recall and F1."""
+"""Metrics: confusion matrix, accuracy, precision, recall and F1; MSE and MAE for regression."""
 
 from __future__ import annotations
 
@@ -86,3 +86,20 @@ class ClassificationMetrics:
             out.update(tp=self.tp, tn=self.tn, fp=self.fp, fn=self.fn)
         out.update(precision=self.precision, recall=self.recall, f1=self.f1)
         return out
+
+
+@dataclass
+class RegressionMetrics:
+    """Mean squared and mean absolute error over every output element."""
+
+    mse: float
+    mae: float
+    loss: float | None = None
+
+    @classmethod
+    def from_outputs(cls, output: torch.Tensor, target: torch.Tensor, loss: float | None = None) -> RegressionMetrics:
+        diff = (output - target).double()
+        return cls(diff.pow(2).mean().item(), diff.abs().mean().item(), loss)
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"loss": self.loss, "mse": self.mse, "mae": self.mae}

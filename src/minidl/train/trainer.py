@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -12,14 +14,17 @@ from minidl.data.loader import DataLoader
 from minidl.nn.loss import Loss
 from minidl.nn.module import Module
 from minidl.optim.optimizer import Optimizer
-from minidl.train.metrics import ClassificationMetrics
+from minidl.train.callbacks import Callback
+from minidl.train.components import step_scheduler
+from minidl.train.metrics import ClassificationMetrics, RegressionMetrics
 from minidl.train.task import Task
 
 
 @dataclass
 class EpochResult:
     """One epoch: ``loss`` is the mean batch loss during the epoch; ``accuracy`` is measured on the
-    whole training set after the epoch, in eval mode (None for regression)."""
+    whole training set after the epoch, in eval mode (None for regression); ``lr`` is the learning rate
+    the epoch used; ``val_*`` are measured on the validation data after the epoch, if there is any."""
 
     epoch: int
     loss: float
@@ -32,21 +37,41 @@ class EpochResult:
 
 @dataclass
 class Evaluation:
-    """Loss over a data set and, for classification, the metrics."""
+    """Loss over a data set and the metrics: classification (counts, scores) or regression (MSE, MAE)."""
 
     loss: float
-    metrics: ClassificationMetrics | None
+    metrics: ClassificationMetrics | RegressionMetrics | None
 
     @property
     def accuracy(self) -> float | None:
-        return self.metrics.accuracy if self.metrics is not None else None
+        return self.metrics.accuracy if isinstance(self.metrics, ClassificationMetrics) else None
+
+
+def evaluate_model(model: Module, loss_fn: Loss, task: Task, x: torch.Tensor, y: torch.Tensor) -> Evaluation:
+    """Loss and metrics of ``model`` over ``(x, y)`` in eval mode, in one batch."""
+    was_training = model.training
+    model.eval()
+    try:
+        output = model(x)
+        width = y.shape[1] if y.dim() == 2 else 1
+        target = task.targets(y, loss_fn, task.out_features(loss_fn, width), output.dtype)
+        loss = loss_fn(output, target).item()
+    finally:
+        model.train(was_training)
+    if not task.is_classification:
+        return Evaluation(loss, RegressionMetrics.from_outputs(output, target, loss))
+    predicted = task.predict(output, loss_fn)
+    return Evaluation(loss, ClassificationMetrics.from_predictions(predicted, y, task.num_classes, loss))
 
 
 class Trainer:
     """``Trainer(model, loss, optimizer).fit(x, y, epochs=..., batch_size=...)``.
 
     ``y`` holds integer class labels (classification) or floating targets (regression); the trainer
-    turns labels into whatever the loss expects (a 0/1 column, one-hot rows or class indices).
+    turns labels into whatever the loss expects (a 0/1 column, one-hot rows or class indices). A
+    ``scheduler`` steps once per epoch (with the validation loss, or the training loss without
+    validation data, if it watches a metric). ``callbacks`` are functions of an ``EpochResult`` or
+    ``Callback`` objects.
     """
 
     def __init__(
@@ -57,9 +82,11 @@ class Trainer:
         *,
         task: Task | None = None,
         callbacks: Sequence[Callable[[EpochResult], None]] = (),
+        scheduler: Any = None,
     ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.task = task
+        self.scheduler = scheduler
         self.callbacks = list(callbacks)
         self.history: list[EpochResult] = []
 
@@ -82,23 +109,36 @@ class Trainer:
     ) -> list[EpochResult]:
         loader = DataLoader(x, self._targets(y, x.dtype), batch_size, shuffle=shuffle, seed=seed)
         model, loss_fn, optimizer = self.model, self.loss_fn, self.optimizer
+        hooks = [c for c in self.callbacks if isinstance(c, Callback)]
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            for hook in hooks:
+                hook.on_epoch_begin(epoch, len(loader))
+            step_hooks = [c.on_steps for c in hooks if c.step_every > 0]
+            every = min((c.step_every for c in hooks if c.step_every > 0), default=sys.maxsize)
             model.train()
             total = torch.zeros((), dtype=x.dtype, device=x.device)
-            for xb, tb in loader:
+            for step, (xb, tb) in enumerate(loader, 1):
                 value = loss_fn(model(xb), tb)
                 optimizer.zero_grad()
                 model.backward(loss_fn.backward())
                 optimizer.step()
                 total.add_(value, alpha=len(xb))
+                if step % every == 0:
+                    for on_steps in step_hooks:
+                        on_steps(every)
+            for on_steps in step_hooks:
+                if len(loader) % every:
+                    on_steps(len(loader) % every)
             train = self.evaluate(x, y)
             val = self.evaluate(*validation_data) if validation_data is not None else None
+            step_scheduler(self.scheduler, val.loss if val else train.loss)
             result = EpochResult(
                 epoch=epoch,
                 loss=total.item() / len(x),
                 accuracy=train.accuracy,
-                lr=optimizer.param_groups[0]["lr"],
+                lr=lr,
                 seconds=time.perf_counter() - start,
                 val_loss=val.loss if val else None,
                 val_accuracy=val.accuracy if val else None,
@@ -110,17 +150,9 @@ class Trainer:
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Evaluation:
         """Loss and metrics over ``(x, y)`` in eval mode, in one batch."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            output = self.model(x)
-            loss = self.loss_fn(output, self._targets(y, output.dtype)).item()
-        finally:
-            self.model.train(was_training)
-        if not self.task.is_classification:
-            return Evaluation(loss, None)
-        predicted = self.task.predict(output, self.loss_fn)
-        return Evaluation(loss, ClassificationMetrics.from_predictions(predicted, y, self.task.num_classes, loss))
+        if self.task is None:
+            self.task = Task.infer(y)
+        return evaluate_model(self.model, self.loss_fn, self.task, x, y)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Class labels (classification) or outputs (regression), in eval mode."""

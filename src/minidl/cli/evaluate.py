@@ -1,0 +1,64 @@
+"""``minidl evaluate RUN_DIR``: the metrics of a trained model, on its own test split or on a CSV file."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from minidl.config import check_layer, resolve
+from minidl.data.csv import encode_labels, features_tensor, locate_columns, read_table
+from minidl.data.source import load_data
+from minidl.errors import DataError
+from minidl.train.report import metrics_lines
+from minidl.train.run_dir import open_run
+from minidl.train.saved_model import SavedModel
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="print the metrics of a trained run",
+        description="Print the metrics table of a run's model: on the run's own test split (rebuilt from its "
+        "config.json, so the numbers are exactly those printed at the end of training), another split, or a "
+        "CSV file. Binary: TP/TN/FP/FN, accuracy, precision, recall, F1. Multi-class: per-class precision, "
+        "recall and F1, and the confusion matrix. Regression: MSE and MAE.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by minidl train")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test", help="the run's split (default test)")
+    p.add_argument("--data", metavar="PATH.csv", help="evaluate on this CSV file instead (features and target)")
+    p.add_argument("--target", metavar="COLUMN", help="target column of --data (default: the training target)")
+    p.add_argument("--no-header", dest="header", action="store_false", default=None, help="--data has no header")
+    p.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    config, saved = open_run(args.run_dir)
+    if args.data is None:
+        config = resolve(check_layer(config, f"{args.run_dir}/config.json"))
+        data = load_data(config["data"], config["seed"])
+        split = getattr(data, args.split)
+        if split is None:
+            raise DataError(f"run {args.run_dir} has no {args.split} split (val_fraction is 0)")
+        x, y = split
+        prefix = args.split
+    else:
+        x, y = csv_examples(saved, config, args.data, args.target, args.header)
+        prefix = "data"
+    print("\n".join(metrics_lines(saved.evaluate(x, y), saved.classes, prefix=prefix)))
+    return 0
+
+
+def csv_examples(
+    saved: SavedModel, config: dict, path: str, target: str | None, header: bool | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and targets of a CSV file, its labels mapped with the model's own classes."""
+    header = config.get("data", {}).get("header", True) if header is None else header
+    table = read_table(path, header=header)
+    features, t = locate_columns(table, saved.feature_names, target if target is not None else saved.target_name)
+    if t is None:
+        raise DataError(f"{path}: no target column to evaluate against (give --target)")
+    x = features_tensor(table, features, saved.model[0].weight.data.dtype)
+    if saved.task.is_classification:
+        return x, encode_labels(table, t, saved.classes)
+    return x, torch.tensor(table.numbers(t), dtype=torch.float64).to(x.dtype)

@@ -1,0 +1,187 @@
+"""Experiment configs: one defaults table, TOML or JSON files, command-line overrides, and the resolved form.
+
+A config is a nested dict::
+
+    seed, epochs, batch_size
+    [data]       dataset, n_train, n_test, noise, val_fraction, test_fraction, target, header, task, standardize
+    [model]      hidden
+    [loss]       name + the loss's constructor arguments
+    [optimizer]  name + the optimizer's constructor arguments (lr, momentum, weight_decay, betas, ...)
+    [scheduler]  name ("none" or a name from minidl.optim.SCHEDULERS) + its constructor arguments
+
+Layers are merged in order: ``DEFAULTS``, the file, the command line. In the loss, optimizer and scheduler
+sections a later layer that names a different ``name`` replaces the whole section. ``resolve`` then checks
+every value and fills in each component's own defaults, so the result describes the run completely and,
+written as ``config.json``, reproduces it when given back to ``minidl train --config``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from minidl.errors import ConfigError
+
+SEED_HIDDEN = "25:relu,25:tanh,25:relu"
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "epochs": 50,
+    "batch_size": 1,
+    "data": {
+        "dataset": "disk",
+        "n_train": 1000,
+        "n_test": 1000,
+        "noise": None,
+        "val_fraction": 0.1,
+        "test_fraction": 0.2,
+        "target": None,
+        "header": True,
+        "task": "auto",
+        "standardize": True,
+    },
+    "model": {"hidden": SEED_HIDDEN},
+    "loss": {"name": "mse"},
+    "optimizer": {"name": "sgd", "lr": 0.01},  # lr 0.01 for every optimizer; other defaults are its own
+    "scheduler": {"name": "none"},
+}
+COMPONENTS = ("loss", "optimizer", "scheduler")  # open sections: any constructor argument is a key
+
+
+def _check(key: str, value: Any, ok: bool, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key} must be {expected}, got {value!r}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# key -> (test, what the message says is expected)
+CHECKS = {
+    "seed": (_is_int, "an integer"),
+    "epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "data.dataset": (lambda v: isinstance(v, str) and v != "", "a data set name or a path to a .csv file"),
+    "data.n_train": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "data.n_test": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "data.noise": (lambda v: v is None or (_is_number(v) and v >= 0), "a number >= 0"),
+    "data.val_fraction": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "data.test_fraction": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "data.target": (lambda v: v is None or isinstance(v, str) or _is_int(v), "a column name or index"),
+    "data.header": (lambda v: isinstance(v, bool), "true or false"),
+    "data.task": (lambda v: v in ("auto", "classification", "regression"), "auto, classification or regression"),
+    "data.standardize": (lambda v: isinstance(v, bool), "true or false"),
+    "model.hidden": (
+        lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v)),
+        'a spec such as "25:relu,25:tanh" or a list of "SIZE:ACTIVATION" strings',
+    ),
+}
+
+
+def check_layer(layer: dict[str, Any], source: str) -> dict[str, Any]:
+    """Check one layer (a file, or the flags): every key known, every known value of the right type."""
+    if not isinstance(layer, dict):
+        raise ConfigError(f"{source}: a config must be a table of keys, got {type(layer).__name__}")
+    for key, value in layer.items():
+        if key in COMPONENTS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [{key}] must be a table, got {value!r}")
+            if "name" in value and not isinstance(value["name"], str):
+                raise ConfigError(f"{source}: {key}.name must be a string, got {value['name']!r}")
+            for sub, item in value.items():
+                if isinstance(item, dict) or (isinstance(item, list) and any(isinstance(i, dict) for i in item)):
+                    raise ConfigError(f"{source}: {key}.{sub} must be a number, string, boolean or list")
+        elif isinstance(DEFAULTS.get(key), dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [{key}] must be a table, got {value!r}")
+            for sub, item in value.items():
+                _check_key(f"{key}.{sub}", item, source)
+        else:
+            _check_key(key, value, source)
+    return layer
+
+
+def _check_key(key: str, value: Any, source: str) -> None:
+    if key not in CHECKS:
+        known = list(CHECKS) + list(COMPONENTS)
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{source}: unknown key {key!r}{hint}")
+    test, expected = CHECKS[key]
+    try:
+        _check(key, value, bool(test(value)), expected)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or JSON config (chosen by the suffix) and check its keys."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (IsADirectoryError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not a readable config file ({error})") from None
+    if path.suffix == ".json":
+        try:
+            layer = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+            ) from None
+    else:
+        try:
+            layer = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    return check_layer(layer, str(path))
+
+
+def merge(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Later layers win; a component section with a different ``name`` replaces the earlier one."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict):
+                base = out.get(key, {})
+                if key in COMPONENTS and "name" in value and value["name"] != base.get("name"):
+                    base = {}
+                out[key] = {**base, **copy.deepcopy(value)}
+            else:
+                out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve(*layers: dict[str, Any]) -> dict[str, Any]:
+    """The complete config for ``layers`` (each already checked), with every component's defaults filled in."""
+    from minidl.train.components import resolve_component
+
+    user = merge(*layers)
+    config = merge({k: v for k, v in DEFAULTS.items() if k not in COMPONENTS}, user)
+    hidden = config["model"]["hidden"]
+    if isinstance(hidden, list):
+        config["model"]["hidden"] = ",".join(hidden)
+    from minidl.nn import parse_hidden
+
+    parse_hidden(config["model"]["hidden"])  # a bad spec is an error now, before anything runs
+    from minidl.data.source import resolve_data
+
+    config["data"] = resolve_data(config["data"])
+    for section in COMPONENTS:
+        config[section] = resolve_component(section, user.get(section, {}), DEFAULTS[section], config)
+    return config
+
+
+def to_json(config: dict[str, Any]) -> str:
+    return json.dumps(config, indent=2) + "\n"

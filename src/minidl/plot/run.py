@@ -1,0 +1,96 @@
+"""The figures of a run folder, chosen by the data: which exist depends on the data's shape and task.
+
+* 2-D features: ``dataset.png`` (Figure 1), ``predictions.png`` (Figure 3, the decision surface;
+  over [0, 1]² for the disk, with the true circle drawn).
+* 8×8 images (digits): ``dataset.png`` and ``predictions.png`` as grids of images.
+* Regression: ``predictions.png``, predicted against true values.
+* Always ``training.png`` (Figure 2); with more than two classes also ``confusion.png``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from minidl.data.datasets import DISK_RADIUS
+from minidl.plot.curves import training_png
+from minidl.plot.images import images_png, label_titles
+from minidl.plot.matrix import confusion_png
+from minidl.plot.points import bounds_of, dataset_png, predictions_png
+from minidl.plot.regression import regression_png
+from minidl.train.metrics import ClassificationMetrics
+from minidl.train.trainer import EpochResult, Evaluation
+
+
+def run_figures(experiment: Any, saved: Any, test: Evaluation, history: Sequence[EpochResult]) -> dict[str, bytes]:
+    """``{file name: PNG bytes}`` for an ``Experiment`` after training, its ``SavedModel`` and test evaluation."""
+    data = experiment.data
+    name = data.name if data.source != "csv" else data.name.replace("\\", "/").rsplit("/", 1)[-1]
+    figures = _figures(experiment, saved, test, name)
+    figures["training.png"] = training_png(history, title=f"Figure 2: training on {name}")
+    order = ("dataset.png", "training.png", "predictions.png", "confusion.png")
+    return {key: figures[key] for key in order if key in figures}
+
+
+def _figures(experiment: Any, saved: Any, test: Evaluation, name: str) -> dict[str, bytes]:
+    data = experiment.data
+    (x_train, y_train), (x_test, y_test) = data.train, data.test
+    figures: dict[str, bytes] = {}
+    task = experiment.task
+    if not task.is_classification:
+        predicted = saved.predict(x_test)
+        mse = test.metrics.mse
+        title = f"Predictions on the test set ({len(x_test)} samples, MSE {mse:.4g})"
+        figures["predictions.png"] = regression_png(predicted, y_test, title=title, target_name=data.target_name or "y")
+        return figures
+    predicted = saved.predict(x_test)
+    accuracy = test.accuracy
+    wrong = int((predicted != y_test).sum())
+    if data.in_features == 2:
+        disk = data.name == "disk"
+        bounds = ((0.0, 1.0), (0.0, 1.0)) if disk else bounds_of(x_train, x_test)
+        circle = (0.5, 0.5, DISK_RADIUS) if disk else None
+        labels = [f"class {c}" for c in data.classes]
+        if disk:
+            labels = ["class 0: outside the disk", "class 1: inside the disk"]
+        common = dict(labels=labels, bounds=bounds, names=data.feature_names, circle=circle)
+        figures["dataset.png"] = dataset_png(
+            x_train, y_train, title=f"Figure 1: {name}, {len(x_train)} training points", **common
+        )
+        figures["predictions.png"] = predictions_png(
+            saved.predict,
+            x_test,
+            y_test,
+            predicted,
+            title=f"Figure 3: test predictions, accuracy {accuracy:.4f} ({wrong} of {len(x_test)} wrong)",
+            **common,
+        )
+    elif data.in_features == 64 and data.source == "digits":
+        figures["dataset.png"] = images_png(
+            x_train[:40],
+            label_titles(y_train[:40], data.classes),
+            title=f"Figure 1: {name}, the first 40 training images",
+        )
+        order = torch.cat([(predicted != y_test).nonzero().squeeze(1), (predicted == y_test).nonzero().squeeze(1)])[:40]
+        titles = [
+            f"{p} (true {t})" if p != t else p
+            for p, t in zip(
+                label_titles(predicted[order], data.classes), label_titles(y_test[order], data.classes), strict=True
+            )
+        ]
+        figures["predictions.png"] = images_png(
+            x_test[order],
+            titles,
+            wrong=[bool(predicted[i] != y_test[i]) for i in order],
+            title=f"Figure 3: predicted test labels (true label in brackets), accuracy {accuracy:.4f}; "
+            f"the {wrong} mistakes first",
+        )
+    if isinstance(test.metrics, ClassificationMetrics) and task.num_classes > 2:
+        figures["confusion.png"] = confusion_png(
+            test.metrics.confusion,
+            classes=data.classes,
+            title=f"Confusion matrix on the test set (accuracy {accuracy:.4f})",
+        )
+    return figures

@@ -1,0 +1,114 @@
+"""Losses, optimizers and schedulers by name, with arguments checked against their constructors.
+
+The name tables are read when a config is resolved (``minidl.nn.LOSSES``, ``minidl.optim.OPTIMIZERS``,
+``minidl.optim.SCHEDULERS``), so a class added to a table is usable from configs and the command line
+at once. A key is passed to a constructor only if its signature names it; any other key is an error
+that lists the arguments the constructor takes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+from minidl.errors import ConfigError, MinidlError
+
+SKIP = {"self", "params", "optimizer"}  # filled in by the trainer, never by a config
+
+
+def table(section: str) -> dict[str, type]:
+    """The name -> class table for a config section, read now (tables grow as minidl does)."""
+    import minidl.nn
+    import minidl.optim
+
+    if section == "loss":
+        return dict(minidl.nn.LOSSES)
+    if section == "optimizer":
+        return dict(minidl.optim.OPTIMIZERS)
+    return dict(getattr(minidl.optim, "SCHEDULERS", {}))
+
+
+def arguments(cls: type) -> dict[str, inspect.Parameter]:
+    """The constructor arguments a config may set."""
+    signature = inspect.signature(cls)
+    return {
+        name: p
+        for name, p in signature.parameters.items()
+        if name not in SKIP and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+
+
+def _jsonable(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    return isinstance(value, tuple | list) and all(_jsonable(v) for v in value)
+
+
+def resolve_component(section: str, user: dict[str, Any], defaults: dict[str, Any], config: dict) -> dict[str, Any]:
+    """``{"name": ..., every argument: value}`` from the user's keys, minidl's defaults and the class's own."""
+    name = user.get("name", defaults["name"])
+    if section == "scheduler" and name == "none":
+        extra = sorted(set(user) - {"name"})
+        if extra:
+            raise ConfigError(f"scheduler argument(s) {', '.join(extra)} given without a scheduler")
+        return {"name": "none"}
+    names = table(section)
+    if name not in names:
+        choices = sorted(names) + (["none"] if section == "scheduler" else [])
+        raise ConfigError(f"unknown {section} {name!r}; choose from {', '.join(choices)}")
+    params = arguments(names[name])
+    unknown = [key for key in user if key != "name" and key not in params]
+    if unknown:
+        raise ConfigError(
+            f"{section} {name!r} does not take {unknown[0]!r}; it takes {', '.join(params) or 'no arguments'}"
+        )
+    out: dict[str, Any] = {"name": name}
+    for key, p in params.items():
+        if key in user:
+            out[key] = user[key]
+        elif key in defaults:
+            out[key] = defaults[key]
+        elif section == "scheduler" and key == "T_max":
+            out[key] = config["epochs"]  # anneal over the whole run unless told otherwise
+        elif p.default is inspect.Parameter.empty:
+            raise ConfigError(f"{section} {name!r} needs {key!r} (e.g. {section}.{key} in the config)")
+        elif _jsonable(p.default):
+            out[key] = list(p.default) if isinstance(p.default, tuple) else p.default
+    return out
+
+
+def _kwargs(section: str, config: dict[str, Any]) -> dict[str, Any]:
+    kwargs = {}
+    for key, value in config.items():
+        if key == "name":
+            continue
+        if isinstance(value, list):  # JSON and TOML have no tuples; losses take weight tensors
+            value = torch.tensor(value) if section == "loss" else tuple(value)
+        kwargs[key] = value
+    return kwargs
+
+
+def build(section: str, config: dict[str, Any], *first: Any) -> Any:
+    """Construct the resolved component ``config`` (None for scheduler "none"); bad values are ConfigErrors."""
+    if section == "scheduler" and config["name"] == "none":
+        return None
+    cls = table(section)[config["name"]]
+    try:
+        return cls(*first, **_kwargs(section, config))
+    except MinidlError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{section} {config['name']!r}: {error}") from None
+
+
+def step_scheduler(scheduler: Any, metric: float) -> None:
+    """``scheduler.step()``, or ``scheduler.step(metric)`` for schedulers that watch a metric."""
+    if scheduler is None:
+        return
+    parameters = inspect.signature(scheduler.step).parameters
+    if "metrics" in parameters or "metric" in parameters:
+        scheduler.step(metric)
+    else:
+        scheduler.step()
