@@ -473,6 +473,7 @@ def main() -> None:
     parser.add_argument("--count", action="store_true", help="count aten ops per step instead of timing")
     parser.add_argument("--suite", choices=["sgd1", "adam32", "infer1", "infer1024", "big", "threads"], default="sgd1")
     args = parser.parse_args()
+    default_threads = torch.get_num_threads()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     x, t = data()
@@ -484,7 +485,7 @@ def main() -> None:
     elif args.suite == "big":
         runs = big_loops()
     elif args.suite == "threads":  # the same baseline loop with 1 thread and with the default, alternated
-        default = torch.get_num_threads()
+        default = default_threads
         variants = make_variants()
         base = make_loop(variants["0 baseline: under no_grad (CLI)"], x, t)
         best = make_loop(variants["8c +cached W.t() view"], x, t)
