@@ -266,8 +266,9 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
     bar.on_epoch_begin(1, 10)
     bar.on_steps(10)
     bar.on_epoch_end(result)
-    assert "epoch 1/2" in terminal.getvalue() and "10/10" in terminal.getvalue()
-    assert "loss 0.500000  acc 0.7500  val_loss 0.250000  val_acc 1.0000" in terminal.getvalue()
+    shown = terminal.getvalue()
+    assert "epoch 1/2:   0%|" in shown and "0/10 [" in shown  # the bar while the epoch runs
+    assert shown.endswith("epoch 1/2  loss 0.500000  acc 0.7500  val_loss 0.250000  val_acc 1.0000  (0.01s)\n")
     (line,) = progress_for(2, quiet=False, stream=pipe)
     line(result)
     assert pipe.getvalue() == "epoch 1/2  loss 0.500000  acc 0.7500  val_loss 0.250000  val_acc 1.0000  (0.01s)\n"
@@ -278,3 +279,24 @@ def test_examples_are_valid_configs(capsys):
     for example in sorted(Path(__file__).resolve().parents[1].glob("examples/*.toml")):
         assert main(["summary", "--config", str(example)]) == 0, example
         assert "Total params" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("loss", "out_features", "last_layer"),
+    [
+        ("mse", 1, "Linear"),
+        ("bce", 1, "Sigmoid"),  # BCELoss takes probabilities: the model ends with a sigmoid
+        ("bce-logits", 1, "Linear"),
+        ("cross-entropy", 2, "Linear"),  # class indices: one logit per class
+    ],
+)
+def test_output_units_follow_the_task_and_loss(loss, out_features, last_layer, capsys, tmp_path):
+    run = tmp_path / "r"
+    assert main(["train", *SHORT, "--loss", loss, "--out", str(run), "--quiet"]) == 0
+    trained = capsys.readouterr().out
+    assert main(["summary", str(run)]) == 0
+    table = capsys.readouterr().out
+    last = re.findall(r"^\d+ \((\w+)\) +\(None, (\d+)\)", table, re.M)[-1]
+    assert last == (last_layer, str(out_features))
+    assert main(["evaluate", str(run)]) == 0
+    assert capsys.readouterr().out == trained

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import TextIO
 
@@ -35,9 +36,11 @@ class PlainProgress(Callback):
 
 
 class BarProgress(Callback):
-    """A tqdm bar per epoch, advanced every ``step_every`` steps, ending with the epoch's numbers."""
+    """A tqdm bar while each epoch runs (advanced every ``step_every`` steps), replaced at the end of the
+    epoch by the same line ``PlainProgress`` prints, so the finished epochs read like a log."""
 
     def __init__(self, epochs: int, stream: TextIO | None = None, updates_per_epoch: int = 50) -> None:
+        self.line = PlainProgress(epochs, stream)
         self.epochs, self.width = epochs, len(str(epochs))
         self.stream, self.updates = stream, updates_per_epoch
         self.bar = None
@@ -46,13 +49,16 @@ class BarProgress(Callback):
         from tqdm import tqdm
 
         self.step_every = max(1, steps // self.updates)
+        size = shutil.get_terminal_size((100, 24))
         self.bar = tqdm(
             total=steps,
             desc=f"epoch {epoch:>{self.width}}/{self.epochs}",
             unit="step",
             file=self.stream or sys.stdout,
-            leave=True,
-            dynamic_ncols=True,
+            leave=False,
+            # a terminal that reports a 0×0 size (a bare pty) would hide the bar; fall back to 100×24
+            ncols=min(size.columns, 120),
+            nrows=size.lines,
         )
 
     def on_steps(self, steps: int) -> None:
@@ -61,9 +67,9 @@ class BarProgress(Callback):
 
     def on_epoch_end(self, r: EpochResult) -> None:
         if self.bar is not None:
-            self.bar.set_postfix_str(epoch_summary(r), refresh=False)
             self.bar.close()
             self.bar = None
+        self.line.on_epoch_end(r)
 
 
 def progress_for(epochs: int, *, quiet: bool, stream: TextIO | None = None) -> list[Callback]:

@@ -112,3 +112,30 @@ def step_scheduler(scheduler: Any, metric: float) -> None:
         scheduler.step(metric)
     else:
         scheduler.step()
+
+
+def output_activation(loss_fn: Any) -> str | None:
+    """The activation the model's last layer needs for ``loss_fn``: "sigmoid" for a loss on probabilities.
+
+    A loss class may say so itself with an ``output_activation`` attribute (a name in ``ACTIVATIONS``);
+    BCELoss, which takes probabilities in [0, 1], gets a sigmoid.
+    """
+    from minidl.nn.bce import BCELoss
+
+    name = getattr(type(loss_fn), "output_activation", None)
+    if name is None and isinstance(loss_fn, BCELoss):
+        name = "sigmoid"
+    return name
+
+
+def build_model(in_features: int, hidden: str, out_features: int, output: str | None = None, **factory: Any) -> Any:
+    """``mlp(in_features, hidden, out_features)``, followed by the ``output`` activation if there is one."""
+    from minidl.nn.container import Sequential
+    from minidl.nn.mlp import ACTIVATIONS, mlp
+
+    model = mlp(in_features, hidden, out_features, **factory)
+    if output is None:
+        return model
+    if ACTIVATIONS.get(output) is None:
+        raise ConfigError(f"unknown output activation {output!r}")
+    return Sequential(*model, ACTIVATIONS[output]())

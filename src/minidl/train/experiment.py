@@ -13,8 +13,7 @@ import torch
 
 from minidl.data.source import DataBundle, load_data
 from minidl.data.standardize import Standardizer
-from minidl.nn.mlp import mlp
-from minidl.train.components import build
+from minidl.train.components import build, build_model, output_activation
 from minidl.train.saved_model import SavedModel
 from minidl.train.task import Task
 from minidl.train.trainer import EpochResult, Evaluation, Trainer
@@ -39,7 +38,8 @@ class Experiment:
         torch.manual_seed(config["seed"])
         self.loss_fn = build("loss", config["loss"])
         out_features = self.task.out_features(self.loss_fn, 1)
-        self.model = mlp(self.data.in_features, config["model"]["hidden"], out_features)
+        self.output_activation = output_activation(self.loss_fn)
+        self.model = build_model(self.data.in_features, config["model"]["hidden"], out_features, self.output_activation)
         self.optimizer = build("optimizer", config["optimizer"], self.model.parameters())
         self.scheduler = build("scheduler", config["scheduler"], self.optimizer)
         self.trainer = Trainer(self.model, self.loss_fn, self.optimizer, task=self.task, scheduler=self.scheduler)
@@ -79,6 +79,7 @@ class Experiment:
             task=self.task,
             standardizer=self.standardizer,
             hidden=self.config["model"]["hidden"],
+            output_activation=self.output_activation,
             loss_config=self.config["loss"],
             classes=self.data.classes,
             feature_names=self.data.feature_names,

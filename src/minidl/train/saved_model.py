@@ -18,9 +18,8 @@ import torch
 from minidl.data.standardize import Standardizer
 from minidl.errors import CheckpointError
 from minidl.nn.loss import Loss
-from minidl.nn.mlp import mlp
 from minidl.nn.module import Module
-from minidl.train.components import build
+from minidl.train.components import build, build_model
 from minidl.train.task import Task
 from minidl.train.trainer import Evaluation, evaluate_model
 
@@ -38,6 +37,7 @@ class SavedModel:
     standardizer: Standardizer | None
     hidden: str
     loss_config: dict[str, Any]
+    output_activation: str | None = None
     classes: list[Any] = field(default_factory=list)
     feature_names: list[str] = field(default_factory=list)
     target_name: str | None = None
@@ -63,12 +63,13 @@ class SavedModel:
     def to_bytes(self) -> bytes:
         from safetensors.torch import save
 
-        first, last = self.model[0], self.model[len(self.model) - 1]
+        first, last = self.model[0], [m for m in self.model if hasattr(m, "out_features")][-1]
         meta = {
             "format": FORMAT,
             "in_features": first.in_features,
             "hidden": self.hidden,
             "out_features": last.out_features,
+            "output_activation": self.output_activation,
             "dtype": str(first.weight.data.dtype).removeprefix("torch."),
             "task": {"kind": self.task.kind, "num_classes": self.task.num_classes},
             "loss": self.loss_config,
@@ -95,7 +96,8 @@ class SavedModel:
             task = Task(meta["task"]["kind"], meta["task"]["num_classes"])
             dtype = getattr(torch, meta["dtype"])
             with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: keep the RNG as it was
-                model = mlp(meta["in_features"], meta["hidden"], meta["out_features"], dtype=dtype)
+                output = meta.get("output_activation")
+                model = build_model(meta["in_features"], meta["hidden"], meta["out_features"], output, dtype=dtype)
             loss_config = meta["loss"]
         except (KeyError, TypeError, AttributeError) as error:
             raise CheckpointError(f"{source}: incomplete minidl metadata ({error!r})") from None
@@ -111,6 +113,7 @@ class SavedModel:
             standardizer=standardizer,
             hidden=meta["hidden"],
             loss_config=loss_config,
+            output_activation=output,
             classes=meta.get("classes", []),
             feature_names=meta.get("feature_names", []),
             target_name=meta.get("target"),
