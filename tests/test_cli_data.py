@@ -116,3 +116,14 @@ def test_digits_example_reaches_097(tmp_path, capsys):
         assert_sensible_png(run / name)
     assert main(["evaluate", str(run)]) == 0
     assert capsys.readouterr().out == out
+
+
+def test_a_loss_that_cannot_take_the_targets_fails_before_any_file(tmp_path, capsys):
+    data = _write(tmp_path / "r.csv", ["a", "b", "c", "y"], _rows(40, 0, True))
+    for loss, message in [
+        ("cross-entropy", "loss 'cross-entropy' needs class labels, but"),
+        ("bce", "every target element must be a probability in [0, 1]"),
+    ]:
+        assert main(["train", "--dataset", str(data), "--loss", loss, "--out", str(tmp_path / "run")]) == 1
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()

@@ -42,7 +42,7 @@ def _figures(experiment: Any, saved: Any, test: Evaluation, name: str) -> dict[s
     if not task.is_classification:
         predicted = saved.predict(x_test)
         mse = test.metrics.mse
-        title = f"Predictions on the test set ({len(x_test)} samples, MSE {mse:.4g})"
+        title = f"Figure 3: predictions on the test set ({len(x_test)} samples, MSE {mse:.4g})"
         figures["predictions.png"] = regression_png(predicted, y_test, title=title, target_name=data.target_name or "y")
         return figures
     predicted = saved.predict(x_test)

@@ -13,6 +13,7 @@ import torch
 
 from minidl.data.source import DataBundle, load_data
 from minidl.data.standardize import Standardizer
+from minidl.errors import ConfigError
 from minidl.train.components import build, build_model, output_activation
 from minidl.train.saved_model import SavedModel
 from minidl.train.task import Task
@@ -37,12 +38,19 @@ class Experiment:
         self.standardizer = Standardizer().fit(self.data.train[0]) if config["data"]["standardize"] else None
         torch.manual_seed(config["seed"])
         self.loss_fn = build("loss", config["loss"])
+        if self.loss_fn.class_index_target and not self.task.is_classification:
+            raise ConfigError(
+                f"loss {config['loss']['name']!r} needs class labels, but {self.data.name} has a regression target "
+                "(use a regression loss such as mse, or set data.task = classification)"
+            )
         out_features = self.task.out_features(self.loss_fn, 1)
         self.output_activation = output_activation(self.loss_fn)
         self.model = build_model(self.data.in_features, config["model"]["hidden"], out_features, self.output_activation)
         self.optimizer = build("optimizer", config["optimizer"], self.model.parameters())
         self.scheduler = build("scheduler", config["scheduler"], self.optimizer)
         self.trainer = Trainer(self.model, self.loss_fn, self.optimizer, task=self.task, scheduler=self.scheduler)
+        with torch.no_grad():  # a loss that cannot take these targets fails now, before any file is written
+            self.trainer.evaluate(*self.split("train"))
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Raw features -> what the model reads (standardised with the training split's statistics)."""
