@@ -8,7 +8,8 @@ Run from the repository root (either form)::
 
 Method. Every measurement runs in a fresh Python process (benchmarks/cases.py), so its peak resident set
 size (``ru_maxrss``) belongs to that measurement only: tracemalloc would not see torch's C++ allocations.
-The frameworks alternate (A B A B …) and each cell is the median over the repetitions. Both frameworks
+The frameworks alternate (A B A B …); each time is the median over the repetitions, each speed-up the median of the
+ratios within a repetition (adjacent runs, so that load which drifts over minutes cancels). Both frameworks
 start from minidl's initial weights (saved once here, loaded by each process), see the same data tensors
 and the same batches in the same order. Small cases run with ``torch.set_num_threads(1)``; the
 compute-bound case 3 keeps torch's default thread count. Timings exclude process start, imports and data
@@ -73,7 +74,7 @@ PARTS = {
         title="seed MLP inference, batch 1 (eval mode; torch under no_grad)",
         metric="samples_per_s",
         unit="samples/s",
-        reps=5,
+        reps=7,
         threads=1,
         frameworks=("minidl", "torch"),
         arch=(2, "25:relu,25:tanh,25:relu", 1),
@@ -83,7 +84,7 @@ PARTS = {
         title="seed MLP inference, batch 1024 (eval mode; torch under no_grad)",
         metric="samples_per_s",
         unit="samples/s",
-        reps=5,
+        reps=7,
         threads=1,
         frameworks=("minidl", "torch"),
         arch=(2, "25:relu,25:tanh,25:relu", 1),
@@ -148,10 +149,14 @@ def run_part(part: str, weights: str, quick: bool, reps: int | None) -> dict:
                 flush=True,
             )
     summary = {fw: _summarise(rs, spec["metric"]) for fw, rs in runs.items()}
-    torch_median = summary["torch"]["median"]
+    higher = spec["metric"] in HIGHER_IS_BETTER
+    theirs = summary["torch"]
     for s in summary.values():
-        higher = spec["metric"] in HIGHER_IS_BETTER
-        s["speedup_vs_torch"] = s["median"] / torch_median if higher else torch_median / s["median"]
+        # paired: the ratio within each repetition (adjacent runs), then the median, which cancels load that
+        # drifts slower than one A B pair; the ratio of the medians is kept too
+        pairs = [a / b if higher else b / a for a, b in zip(s["all"], theirs["all"], strict=True)]
+        s["speedup_vs_torch"] = statistics.median(pairs)
+        s["speedup_of_medians"] = s["median"] / theirs["median"] if higher else theirs["median"] / s["median"]
     return {**_public(spec), "reps": reps, "quick": quick, "date": _now(), "summary": summary, "runs": runs}
 
 
