@@ -108,8 +108,9 @@ class Trainer:
         validation_data: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> list[EpochResult]:
         loader = DataLoader(x, self._targets(y, x.dtype), batch_size, shuffle=shuffle, seed=seed)
-        model, loss_fn, optimizer = self.model, self.loss_fn, self.optimizer
+        model, optimizer, train_step = self.model, self.optimizer, self._train_step
         hooks = [c for c in self.callbacks if isinstance(c, Callback)]
+        self._fit_begin()
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
@@ -120,11 +121,8 @@ class Trainer:
             model.train()
             total = torch.zeros((), dtype=x.dtype, device=x.device)
             for step, (xb, tb) in enumerate(loader, 1):
-                value = loss_fn(model(xb), tb)
-                optimizer.zero_grad()
-                model.backward(loss_fn.backward())
-                optimizer.step()
-                total.add_(value, alpha=len(xb))
+                value, weight = train_step(xb, tb)
+                total.add_(value, alpha=weight)
                 if step % every == 0:
                     for on_steps in step_hooks:
                         on_steps(every)
@@ -136,7 +134,7 @@ class Trainer:
             step_scheduler(self.scheduler, val.loss if val else train.loss)
             result = EpochResult(
                 epoch=epoch,
-                loss=total.item() / len(x),
+                loss=self._epoch_loss(total, len(x)),
                 accuracy=train.accuracy,
                 lr=lr,
                 seconds=time.perf_counter() - start,
@@ -147,6 +145,26 @@ class Trainer:
             for callback in self.callbacks:
                 callback(result)
         return self.history
+
+    # -- the hooks a subclass overrides (DistributedTrainer); called from fit ------------------------
+    def _fit_begin(self) -> None:
+        """Called once when ``fit`` starts, before the first step (DistributedTrainer broadcasts weights)."""
+
+    def _train_step(self, xb: torch.Tensor, tb: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """One optimizer step on a batch: the batch's loss and its weight in the epoch's sum.
+
+        The loss stays a tensor (no ``.item()``: no sync per step); ``fit`` adds ``value * weight`` into
+        the epoch total, which ``_epoch_loss`` turns into the epoch's loss.
+        """
+        value = self.loss_fn(self.model(xb), tb)
+        self.optimizer.zero_grad()
+        self.model.backward(self.loss_fn.backward())
+        self.optimizer.step()
+        return value, len(xb)
+
+    def _epoch_loss(self, total: torch.Tensor, n: int) -> float:
+        """The epoch's loss from the weighted sum of its batch losses over ``n`` samples."""
+        return total.item() / n
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Evaluation:
         """Loss and metrics over ``(x, y)`` in eval mode, in one batch."""
