@@ -2,7 +2,7 @@
 
 A config is a nested dict::
 
-    seed, epochs, batch_size
+    seed, epochs, batch_size, device, dtype, nproc
     [data]       dataset, n_train, n_test, noise, val_fraction, test_fraction, target, header, task, standardize
     [model]      hidden
     [loss]       name + the loss's constructor arguments
@@ -25,6 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from minidl.device import DTYPES, is_device_name
 from minidl.errors import ConfigError
 
 SEED_HIDDEN = "25:relu,25:tanh,25:relu"
@@ -33,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "epochs": 50,
     "batch_size": 1,
+    "device": "cpu",  # the seed experiment is tiny: the CPU, unless --device says otherwise ("auto" picks a GPU)
+    "dtype": "float32",
+    "nproc": 1,  # processes on this machine (minidl train --nproc); batch_size stays the global batch size
     "data": {
         "dataset": "disk",
         "n_train": 1000,
@@ -71,6 +75,9 @@ CHECKS = {
     "seed": (_is_int, "an integer"),
     "epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "device": (is_device_name, "auto, cpu, cuda, cuda:N or mps"),  # whether it exists here is checked at run time
+    "dtype": (lambda v: v in DTYPES, "float32 or float64"),
+    "nproc": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "data.dataset": (lambda v: isinstance(v, str) and v != "", "a data set name or a path to a .csv file"),
     "data.n_train": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "data.n_test": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),

@@ -19,6 +19,14 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _DEVICE_RE = re.compile(r"^(cpu|cuda|mps)(?::(\d+))?$")
 
 
+def is_device_name(spec: object) -> bool:
+    """True for the names ``resolve_device`` understands (``auto``, ``cpu``, ``cuda:1``, ...), present here or not."""
+    if not isinstance(spec, str):
+        return False
+    text = spec.strip().lower()
+    return text == "auto" or _DEVICE_RE.match(text) is not None
+
+
 def mps_is_available() -> bool:
     """True where Apple's Metal backend is built and usable (never on Linux)."""
     backend = getattr(torch.backends, "mps", None)

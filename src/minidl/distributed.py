@@ -34,6 +34,7 @@ __all__ = [
     "broadcast_parameters",
     "flat_gradients",
     "init_from_env",
+    "parallel_device",
     "shard_bounds",
 ]
 
@@ -105,28 +106,37 @@ def init_from_env(device: str | torch.device = "auto", *, timeout: float | None 
     rank, world_size, local_rank = _env_int("RANK"), _env_int("WORLD_SIZE"), _env_int("LOCAL_RANK")
     if world_size < 1 or not 0 <= rank < world_size:
         raise ConfigError(f"invalid torchrun environment: RANK={rank}, WORLD_SIZE={world_size}")
-    target = resolve_device(device)
+    target, backend = parallel_device(device, world_size, local_rank)
     if target.type == "cuda":
-        if target.index is not None and world_size > 1:
-            raise ConfigError(
-                f"device {str(device)!r}: under torchrun each process uses cuda:LOCAL_RANK; pass 'cuda', not an index"
-            )
-        count = torch.cuda.device_count()
-        if local_rank >= count:
-            raise ConfigError(f"LOCAL_RANK is {local_rank} but only {count} CUDA device(s) are visible")
-        target = torch.device("cuda", local_rank)
         torch.cuda.set_device(target)
-        backend = "nccl"
-    elif target.type == "cpu":
-        backend = "gloo"
-    else:
-        raise ConfigError(f"data-parallel training supports cpu (gloo) and cuda (nccl), not {target.type!r}")
     if not dist.is_available():
         raise ConfigError("this build of torch has no torch.distributed")
     if not dist.is_initialized():
         kwargs: dict[str, Any] = {"timeout": timedelta(seconds=timeout)} if timeout is not None else {}
         dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world_size, **kwargs)
     return DistContext(rank, world_size, local_rank, target, backend)
+
+
+def parallel_device(device: str | torch.device, world_size: int, local_rank: int) -> tuple[torch.device, str]:
+    """The device and backend of process ``local_rank`` on its machine: ``cuda:LOCAL_RANK`` with nccl, or the
+    CPU with gloo; a ``ConfigError`` for any other device or too few GPUs (checked before torchrun starts, too)."""
+    target = resolve_device(device)
+    if target.type == "cuda":
+        if target.index is not None and world_size > 1:
+            raise ConfigError(
+                f"device {str(device)!r}: under torchrun each process uses cuda:LOCAL_RANK; pass 'cuda', not an index"
+            )
+        if target.index is not None:  # one process, on the GPU it names
+            return target, "nccl"
+        count = torch.cuda.device_count()
+        if local_rank >= count:
+            raise ConfigError(
+                f"LOCAL_RANK is {local_rank} but only {count} CUDA device(s) are visible (one process per GPU)"
+            )
+        return torch.device("cuda", local_rank), "nccl"
+    if target.type == "cpu":
+        return target, "gloo"
+    raise ConfigError(f"data-parallel training supports cpu (gloo) and cuda (nccl), not {target.type!r}")
 
 
 def _active() -> bool:

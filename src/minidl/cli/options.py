@@ -13,6 +13,7 @@ from typing import Any
 from minidl.cli.args import non_negative_float, positive_float, positive_int
 from minidl.config import DEFAULTS, check_layer, load_file, resolve
 from minidl.data.source import dataset_names
+from minidl.device import DTYPES, is_device_name
 from minidl.train.components import table
 
 # argparse dest -> the config key it sets ("section.key" or a top-level key)
@@ -37,6 +38,9 @@ FLAG_KEYS = {
     "epochs": "epochs",
     "batch_size": "batch_size",
     "seed": "seed",
+    "device": "device",
+    "dtype": "dtype",
+    "nproc": "nproc",  # minidl train only
 }
 ARGS_KEYS = {"loss_args": "loss", "optim_args": "optimizer", "scheduler_args": "scheduler"}
 
@@ -46,6 +50,13 @@ def fraction(text: str) -> float:
     if value >= 1:
         raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text}")
     return value
+
+
+def device_name(text: str) -> str:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (no argparse choices, so that ``cuda:1`` passes)."""
+    if not is_device_name(text):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; choose from auto, cpu, cuda, cuda:N, mps")
+    return text.strip().lower()
 
 
 def assignments(text: str) -> dict[str, Any]:
@@ -206,6 +217,19 @@ def add_experiment_flags(p: argparse.ArgumentParser) -> None:
         type=int,
         default=S,
         help=f"seed for data, initial weights and batch order (default {_default('seed')})",
+    )
+    model.add_argument(
+        "--device",
+        type=device_name,
+        default=S,
+        metavar="{auto,cpu,cuda,cuda:N,mps}",
+        help=f"where to compute; auto picks cuda, then mps, then cpu (default {_default('device')})",
+    )
+    model.add_argument(
+        "--dtype",
+        default=S,
+        choices=list(DTYPES),
+        help=f"floating-point type of data, weights and optimizer state (default {_default('dtype')})",
     )
 
 

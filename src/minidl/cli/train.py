@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
+import sys
 import time
 
+from minidl.cli.args import positive_int
 from minidl.cli.options import add_experiment_flags, config_from_args
 from minidl.cli.progress import progress_for
 from minidl.config import to_json
+from minidl.distributed import DistContext, init_from_env, parallel_device
+from minidl.distributed_launch import launch
+from minidl.errors import ConfigError
 from minidl.train.experiment import Experiment
 from minidl.train.report import metrics_lines
 from minidl.train.run_dir import MetricsLog, RunDir
@@ -19,6 +27,10 @@ Train an MLP. With no flags: the EE-559 disk experiment, 2-25-25-25-1, MSE, SGD 
 then the flags you give. --optim, --loss and --scheduler with a different name replace that whole
 section of the config file. The run folder (--out, default runs/<timestamp>) gets config.json,
 metrics.csv, model.safetensors, summary.md and figures.
+
+--nproc N trains data-parallel in N processes on this machine (torchrun on 127.0.0.1, gloo on CPUs, nccl on
+GPUs); --batch-size is the global batch size, so the same command gives the same training for any N.
+`torchrun --nproc-per-node N -m minidl train ...` does the same, and spans machines (docs/scaling.md).
 """
 
 
@@ -31,6 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", metavar="FILE", help="a TOML config, or a run folder's config.json")
     add_experiment_flags(p)
+    p.add_argument(
+        "--nproc",
+        type=positive_int,
+        default=argparse.SUPPRESS,
+        help="data-parallel processes on this machine, started through torchrun on 127.0.0.1 (default 1)",
+    )
     run = p.add_argument_group("run folder and output")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--out", metavar="DIR", help="run folder (default runs/<timestamp>)")
@@ -43,8 +61,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    run_dir = RunDir.plan(args.out, args.name, overwrite=args.overwrite)  # refuse before any work
-    experiment = Experiment(config)
+    worker = "WORLD_SIZE" in os.environ  # started by torchrun (perhaps through --nproc)
+    main = not worker or os.environ.get("RANK") == "0"  # only rank 0 writes: other ranks never look at the folder
+    run_dir = RunDir.plan(args.out, args.name, overwrite=args.overwrite) if main else None  # refuse before any work
+    if config["nproc"] > 1 and not worker:
+        parallel_device(config["device"], config["nproc"], config["nproc"] - 1)  # no device, no torchrun
+        code = launch(config["nproc"], without_nproc(command_line(args)))
+        if code != 0:
+            print(
+                f"minidl train: error: torchrun exited with code {code} (the workers' output is above)", file=sys.stderr
+            )
+        return code
+    with init_from_env(config["device"]) as context:
+        return train_here(args, config, run_dir, context)
+
+
+def train_here(args: argparse.Namespace, config: dict, run_dir: RunDir | None, context: DistContext) -> int:
+    """The run itself, in this process; with several ranks, only rank 0 prints and writes files."""
+    experiment = Experiment(config, context)
+    if not context.is_main:  # the same steps as rank 0 (the collectives are in fit), silently
+        experiment.fit()
+        return 0
     say = (lambda *a: None) if args.quiet else print
     say(experiment.model)
 
@@ -71,3 +108,43 @@ def run_train(args: argparse.Namespace) -> int:
     run_dir.write("summary.md", summary_markdown(config, test, experiment.data.classes, history, list(figures)))
     say(f"run folder: {run_dir.path}")
     return 0
+
+
+def without_nproc(argv: list[str]) -> list[str]:
+    """``argv`` less ``--nproc N`` (or ``--nproc=N``, or an abbreviation): the workers would ignore it, and
+    torchrun, which also reads the script's arguments, would take it for its own ``--nproc-per-node``."""
+    out, skip = [], False
+    for arg in argv:
+        name = arg.partition("=")[0]
+        if skip:
+            skip = False
+        elif len(name) >= 4 and "--nproc".startswith(name):
+            skip = "=" not in arg
+        else:
+            out.append(arg)
+    return out
+
+
+def command_line(args: argparse.Namespace) -> list[str]:
+    """The arguments this command was started with, given again to every worker (which ignore --nproc).
+
+    ``args.argv`` where ``main`` recorded it; else ``sys.argv[1:]``, used only if it parses to ``args``
+    (a ``main([...])`` call from Python has other ``sys.argv``).
+    """
+    argv = getattr(args, "argv", None)
+    if argv is not None:
+        return list(argv)
+    from minidl.cli.main import build_parser
+
+    argv = sys.argv[1:]
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            again = vars(build_parser().parse_args(argv))
+    except SystemExit:
+        again = None
+    if again != vars(args):
+        raise ConfigError(
+            "--nproc: cannot tell the workers' command line from sys.argv; run "
+            "`torchrun --nproc-per-node N -m minidl train ...` or minidl.distributed_launch.launch(N, argv)"
+        )
+    return argv

@@ -6,6 +6,7 @@ Python API for reproducing a run: ``Experiment(json.load(open("runs/x/config.jso
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,9 @@ import torch
 
 from minidl.data.source import DataBundle, load_data
 from minidl.data.standardize import Standardizer
+from minidl.device import resolve_device, resolve_dtype
+from minidl.distributed import DistContext
+from minidl.distributed_trainer import DistributedTrainer
 from minidl.errors import ConfigError
 from minidl.train.components import build, build_model, output_activation
 from minidl.train.saved_model import SavedModel
@@ -23,21 +27,30 @@ from minidl.train.trainer import EpochResult, Evaluation, Trainer
 class Experiment:
     """Everything a run needs, built in a fixed order so the same config gives the same run.
 
-    Data first (each split from its own generator), then standardisation fitted on the training split,
-    then ``torch.manual_seed(seed)`` and the loss, the model's initial weights, the optimizer and the
-    scheduler.
+    Data first (each split from its own generator, on the CPU, in ``dtype``, then moved to the device),
+    then standardisation fitted on the training split, then ``torch.manual_seed(seed)`` and the loss, the
+    model's initial weights (drawn on the CPU, then moved: the same start on any device), the optimizer
+    (created after the move, so its state lives with the parameters) and the scheduler.
+
+    ``context`` says where this process computes and, under torchrun, its rank; without one the run is a
+    single process on the config's ``device``. With several ranks the trainer is a ``DistributedTrainer``
+    (``batch_size`` is the global batch size), otherwise a plain ``Trainer``.
     """
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], context: DistContext | None = None) -> None:
         self.config = config
-        self.data: DataBundle = load_data(config["data"], config["seed"])
+        self.context = (
+            context if context is not None else DistContext(device=resolve_device(config.get("device", "cpu")))
+        )
+        device, dtype = self.context.device, resolve_dtype(config.get("dtype", "float32"))
+        self.data: DataBundle = _to_device(load_data(config["data"], config["seed"], dtype), device)
         if self.data.source == "csv":  # record what "the last column" and "auto" turned out to be
             config["data"]["target"] = self.data.target_name
             config["data"]["task"] = "regression" if self.data.kind == "regression" else "classification"
         self.task = Task(self.data.kind, len(self.data.classes))
         self.standardizer = Standardizer().fit(self.data.train[0]) if config["data"]["standardize"] else None
         torch.manual_seed(config["seed"])
-        self.loss_fn = build("loss", config["loss"])
+        self.loss_fn = build("loss", config["loss"]).to(device=device, dtype=dtype)  # weight buffers follow
         if self.loss_fn.class_index_target and not self.task.is_classification:
             raise ConfigError(
                 f"loss {config['loss']['name']!r} needs class labels, but {self.data.name} has a regression target "
@@ -46,9 +59,14 @@ class Experiment:
         out_features = self.task.out_features(self.loss_fn, 1)
         self.output_activation = output_activation(self.loss_fn)
         self.model = build_model(self.data.in_features, config["model"]["hidden"], out_features, self.output_activation)
+        self.model.to(device=device, dtype=dtype)
         self.optimizer = build("optimizer", config["optimizer"], self.model.parameters())
         self.scheduler = build("scheduler", config["scheduler"], self.optimizer)
-        self.trainer = Trainer(self.model, self.loss_fn, self.optimizer, task=self.task, scheduler=self.scheduler)
+        parts = (self.model, self.loss_fn, self.optimizer)
+        if self.context.distributed:
+            self.trainer = DistributedTrainer(*parts, context=self.context, task=self.task, scheduler=self.scheduler)
+        else:  # one process: the plain loop, no flat-buffer bookkeeping per step
+            self.trainer = Trainer(*parts, task=self.task, scheduler=self.scheduler)
         with torch.no_grad():  # a loss that cannot take these targets fails now, before any file is written
             self.trainer.evaluate(*self.split("train"))
 
@@ -81,6 +99,7 @@ class Experiment:
             return self.trainer.evaluate(x, y)
 
     def saved_model(self) -> SavedModel:
+        """The trained model as ``model.safetensors`` stores it (``to_bytes`` copies the tensors to the CPU)."""
         return SavedModel(
             model=self.model,
             loss_fn=self.loss_fn,
@@ -93,3 +112,12 @@ class Experiment:
             feature_names=self.data.feature_names,
             target_name=self.data.target_name,
         )
+
+
+def _to_device(data: DataBundle, device: torch.device) -> DataBundle:
+    """The same splits on ``device`` (features and labels)."""
+
+    def move(split: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return None if split is None else (split[0].to(device), split[1].to(device))
+
+    return dataclasses.replace(data, train=move(data.train), val=move(data.val), test=move(data.test))
