@@ -2,15 +2,14 @@
 
 The two-process job is this very file run as a module under torchrun (``launch(..., module=...)``); it
 saves rank 0's results and the pytest process compares them with a plain single-process ``Trainer``.
+Starting processes is tested in test_distributed_launch.py, the command line in test_distributed_cli.py.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -29,15 +28,16 @@ from minidl.distributed import (
     init_from_env,
     shard_bounds,
 )
-from minidl.distributed_launch import LOOPBACK, launch, run_process_group, torchrun_command
+from minidl.distributed_launch import launch
 from minidl.distributed_trainer import DistributedTrainer
 from minidl.errors import ConfigError
-from minidl.train import Trainer
+from minidl.train import Callback, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 N_SAMPLES, EPOCHS = 103, 3
-# (optimizer, global batch size): 103 = 5·20 + 3 splits the last batch 2/1; 103 = 6·17 + 1 leaves rank 1 empty
-CONFIGS = [("sgd", 20), ("sgd", 17), ("adam", 20)]
+# (setup, global batch size): 103 = 5·20 + 3 splits the last batch 2/1; 103 = 6·17 + 1 leaves rank 1 empty.
+# sgd: momentum; adam; sgd-sum: a sum-reduced loss; sgd-step: a StepLR scheduler (Trainer's loop, via the hooks)
+CONFIGS = [("sgd", 20), ("sgd", 17), ("adam", 20), ("sgd-sum", 17), ("sgd-step", 20)]
 
 
 def problem() -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,12 +46,12 @@ def problem() -> tuple[torch.Tensor, torch.Tensor]:
     return x, (x.sum(1) > 1.5).long()
 
 
-def build(optim_name: str, seed: int) -> tuple[mnn.Module, minidl.optim.Optimizer]:
+def build(setup: str, seed: int) -> tuple[mnn.Module, minidl.optim.Optimizer]:
     torch.manual_seed(seed)
     model = mnn.Sequential(mnn.Linear(3, 16), mnn.Tanh(), mnn.Linear(16, 16), mnn.ReLU(), mnn.Linear(16, 1)).double()
-    if optim_name == "adam":
+    if setup == "adam":
         return model, minidl.optim.Adam(model.parameters(), lr=0.01)
-    return model, minidl.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return model, minidl.optim.SGD(model.parameters(), lr=0.005 if setup == "sgd-sum" else 0.1, momentum=0.9)
 
 
 def available(config: tuple[str, int]) -> bool:
@@ -59,12 +59,15 @@ def available(config: tuple[str, int]) -> bool:
 
 
 def train(trainer_cls: type[Trainer], config: tuple[str, int], seed: int = 0, **kwargs):
-    model, optimizer = build(config[0], seed)
+    setup, batch_size = config
+    model, optimizer = build(setup, seed)
     x, y = problem()
-    trainer = trainer_cls(model, mnn.MSELoss(), optimizer, **kwargs)
+    loss = mnn.MSELoss(reduction="sum" if setup == "sgd-sum" else "mean")
+    scheduler = minidl.optim.StepLR(optimizer, step_size=1, gamma=0.5) if setup == "sgd-step" else None
+    trainer = trainer_cls(model, loss, optimizer, scheduler=scheduler, **kwargs)
     with torch.no_grad():
-        history = trainer.fit(x, y, epochs=EPOCHS, batch_size=config[1], seed=11)
-    return model.state_dict(), [(r.loss, r.accuracy) for r in history]
+        history = trainer.fit(x, y, epochs=EPOCHS, batch_size=batch_size, seed=11)
+    return model.state_dict(), [(r.loss, r.accuracy, r.lr) for r in history]
 
 
 def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -128,8 +131,10 @@ def test_two_processes_train_exactly_as_one(two_processes, config):
     state, history = train(Trainer, config)
     assert max_diff(got["state"], state) <= 1e-10
     assert max_diff(got["state"], build(config[0], 0)[0].state_dict()) > 1e-3  # it did train
-    for (loss2, acc2), (loss1, acc1) in zip(got["history"], history, strict=True):
-        assert loss2 == pytest.approx(loss1, rel=1e-12) and acc2 == acc1
+    for (loss2, acc2, lr2), (loss1, acc1, lr1) in zip(got["history"], history, strict=True):
+        assert loss2 == pytest.approx(loss1, rel=1e-12) and acc2 == acc1 and lr2 == lr1
+    if config[0] == "sgd-step":
+        assert [lr for *_, lr in history] == [0.1, 0.05, 0.025]  # the scheduler stepped in both loops
 
 
 def test_uneven_and_empty_shares_average_to_the_global_batch_gradient(two_processes):
@@ -249,9 +254,32 @@ def test_single_process_helpers_are_no_ops():
     assert torch.equal(all_reduce_sum(t), t) and all_reduce_sum(t) is not t
 
 
-def test_one_process_distributed_trainer_is_bitwise_the_trainer():
-    (a, ha), (b, hb) = train(DistributedTrainer, ("sgd", 20)), train(Trainer, ("sgd", 20))
+@pytest.mark.parametrize("config", [("sgd", 20), ("sgd-sum", 17), ("sgd-step", 20)], ids=lambda c: c[0])
+def test_one_process_distributed_trainer_is_bitwise_the_trainer(config):
+    (a, ha), (b, hb) = train(DistributedTrainer, config), train(Trainer, config)
     assert max_diff(a, b) == 0.0 and ha == hb
+
+
+class Steps(Callback):
+    step_every = 2
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    def on_epoch_begin(self, epoch: int, steps: int) -> None:
+        self.seen.append(("begin", steps))
+
+    def on_steps(self, steps: int) -> None:
+        self.seen.append(("steps", steps))
+
+
+def test_distributed_trainer_calls_callback_hooks_as_the_trainer_does():
+    seen = []
+    for cls in (Trainer, DistributedTrainer):
+        steps = Steps()
+        train(cls, ("sgd", 20), callbacks=[steps])
+        seen.append(steps.seen)
+    assert seen[0] == seen[1] and seen[0][:4] == [("begin", 6), ("steps", 2), ("steps", 2), ("steps", 2)]
 
 
 def test_distributed_trainer_needs_a_reduced_loss():
@@ -265,77 +293,6 @@ def test_main_only_runs_on_rank_zero():
     DistContext(rank=0, world_size=2).main_only(seen.append)(1)
     DistContext(rank=1, world_size=2).main_only(seen.append)(2)
     assert seen == [1]
-
-
-def test_init_from_env_without_torchrun_is_one_process(monkeypatch):
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    ctx = init_from_env("cpu")
-    assert (ctx.rank, ctx.world_size, ctx.is_main, ctx.distributed, ctx.device) == (
-        0,
-        1,
-        True,
-        False,
-        torch.device("cpu"),
-    )
-
-
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"WORLD_SIZE": "2"}, "RANK, LOCAL_RANK, MASTER_ADDR, MASTER_PORT is not"),
-        ({"WORLD_SIZE": "2", "RANK": "x", "LOCAL_RANK": "0", "MASTER_ADDR": LOOPBACK, "MASTER_PORT": "1"}, "'x'"),
-        ({"WORLD_SIZE": "2", "RANK": "2", "LOCAL_RANK": "0", "MASTER_ADDR": LOOPBACK, "MASTER_PORT": "1"}, "RANK=2"),
-    ],
-)
-def test_init_from_env_rejects_a_broken_environment(monkeypatch, env, message):
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigError, match=message):
-        init_from_env("cpu")
-
-
-# -- the launcher -------------------------------------------------------------------------------------------
-def test_torchrun_command_uses_loopback():
-    cmd = torchrun_command(2, ["train", "--epochs", "1"], 29500)
-    assert cmd[1:] == [
-        "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", "29500", "-m", "minidl", "train", "--epochs", "1",
-    ]  # fmt: skip
-
-
-def test_launch_rejects_a_bad_nproc():
-    with pytest.raises(ConfigError, match="--nproc must be a positive integer, got 0"):
-        launch(0, [])
-
-
-def test_run_process_group_propagates_the_exit_code():
-    assert run_process_group([sys.executable, "-c", "raise SystemExit(3)"]) == 3
-
-
-def test_run_process_group_kills_the_whole_group_on_timeout(tmp_path):
-    pids = tmp_path / "pids"
-    script = f"sleep 60 & echo $$ $! > {pids}; wait"  # a shell and its child, as torchrun and a worker
-    start = time.monotonic()
-    assert run_process_group(["/bin/sh", "-c", script], timeout=2, grace=1) == 124
-    assert time.monotonic() - start < 10
-    for pid in map(int, pids.read_text().split()):
-        deadline = time.monotonic() + 5  # a killed process that init has not reaped yet may linger a moment
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(pid), f"process {pid} survived"
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie, killed but not yet reaped by its parent, counts as dead)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    except OSError:
-        return subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode == 0
-    return state != "Z"
 
 
 if __name__ == "__main__":

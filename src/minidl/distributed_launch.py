@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from minidl.errors import ConfigError
 
@@ -92,8 +93,9 @@ def run_process_group(
 ) -> int:
     """Run ``command`` in a new session; return its exit code, or 124 after ``timeout`` seconds.
 
-    On timeout or KeyboardInterrupt every process of the session (torchrun's agent and its workers)
-    gets SIGTERM, then SIGKILL after ``grace`` seconds. Stray processes are reaped after a normal exit too.
+    On timeout or KeyboardInterrupt the command's process group and every process below it (torchrun's
+    workers run in sessions of their own) get SIGTERM, then SIGKILL after ``grace`` seconds. Stray
+    processes of the group are killed after a normal exit too.
     """
     process = subprocess.Popen(list(command), cwd=cwd, env=None if env is None else dict(env), start_new_session=True)
     try:
@@ -120,11 +122,67 @@ def _signal_group(pgid: int, sig: int) -> bool:
 
 
 def _kill_group(process: subprocess.Popen[bytes], grace: float) -> None:
-    _signal_group(process.pid, signal.SIGTERM)
+    """SIGTERM, then SIGKILL after ``grace`` seconds, to ``process``'s group and to every process below it.
+
+    torchrun starts each worker in a session of its own, out of reach of a signal to torchrun's group:
+    they are found by walking the process tree first, and killed one by one if they outlive torchrun.
+    """
+    tree = set(descendants(process.pid))
+    _signal_group(process.pid, signal.SIGTERM)  # torchrun passes it on to its workers
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
+    if process.poll() is None:
+        tree.update(descendants(process.pid))
     _signal_group(process.pid, signal.SIGKILL)
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     process.wait()
-    deadline = time.monotonic() + grace  # the workers die asynchronously: wait until the group is gone
-    while _signal_group(process.pid, 0) and time.monotonic() < deadline:
+    deadline = time.monotonic() + grace  # the workers die asynchronously: wait until they are gone
+    while (_signal_group(process.pid, 0) or any(map(is_alive, tree))) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _process_table() -> list[tuple[int, int]]:
+    """``(pid, parent pid)`` of every process: from /proc on Linux, from ``ps`` elsewhere."""
+    if os.path.isdir("/proc/self"):
+        table = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    stat = Path(f"/proc/{entry}/stat").read_text(encoding="utf-8", errors="replace")
+                    table.append((int(entry), int(stat.rsplit(")", 1)[1].split()[1])))
+        return table
+    out = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True, check=False).stdout
+    return [(int(a), int(b)) for a, b in (line.split() for line in out.splitlines() if line.strip())]
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid``: its children, their children, and so on (whatever session they are in)."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _process_table():
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def is_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (dead, not yet reaped by its parent) counts as gone."""
+    try:
+        return (
+            Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace").rsplit(")", 1)[1].split()[0] != "Z"
+        )
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True

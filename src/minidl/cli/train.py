@@ -72,6 +72,8 @@ def run_train(args: argparse.Namespace) -> int:
                 f"minidl train: error: torchrun exited with code {code} (the workers' output is above)", file=sys.stderr
             )
         return code
+    if worker:  # config.json records the processes per machine that ran, however they were started
+        config["nproc"] = int(os.environ.get("LOCAL_WORLD_SIZE", config["nproc"]))
     with init_from_env(config["device"]) as context:
         return train_here(args, config, run_dir, context)
 
