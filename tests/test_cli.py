@@ -21,6 +21,8 @@ from tests.pngs import assert_sensible_png
 RUN_FILES = {
     "config.json",
     "metrics.csv",
+    "timings.csv",
+    "checkpoints",
     "model.safetensors",
     "summary.md",
     "dataset.png",
@@ -93,7 +95,10 @@ def test_default_run_writes_the_run_folder(seed_run):
     }
     with open(folder / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
+    assert list(rows[0]) == ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"]
+    assert [p.name for p in sorted((folder / "checkpoints").iterdir())] == [
+        f"epoch-{e:04d}.safetensors" for e in (48, 49, 50)
+    ]  # one per epoch, the newest 3 kept
     assert [int(r["epoch"]) for r in rows] == list(range(1, 51))
     last = re.findall(r"^epoch 50/50  loss (\S+)  acc (\S+)", seed_run["outputs"][0], re.M)[0]
     assert float(rows[-1]["train_loss"]) == pytest.approx(float(last[0]), abs=1e-6)

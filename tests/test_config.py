@@ -22,7 +22,7 @@ def test_defaults_resolve_to_the_seed_experiment():
         "val_fraction": 0.1,
         "standardize": True,
     }
-    assert config["model"] == {"hidden": "25:relu,25:tanh,25:relu"}
+    assert config["model"] == {"hidden": "25:relu,25:tanh,25:relu", "dropout": 0.0}
     assert config["loss"] == {"name": "mse", "reduction": "mean"}
     assert config["optimizer"]["name"] == "sgd" and config["optimizer"]["lr"] == 0.01
     assert config["scheduler"] == {"name": "none"}

@@ -4,7 +4,7 @@ A config is a nested dict::
 
     seed, epochs, batch_size, device, dtype, nproc
     [data]       dataset, n_train, n_test, noise, val_fraction, test_fraction, target, header, task, standardize
-    [model]      hidden
+    [model]      hidden, dropout
     [loss]       name + the loss's constructor arguments
     [optimizer]  name + the optimizer's constructor arguments (lr, momentum, weight_decay, betas, ...)
     [scheduler]  name ("none" or a name from minidl.optim.SCHEDULERS) + its constructor arguments
@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "task": "auto",
         "standardize": True,
     },
-    "model": {"hidden": SEED_HIDDEN},
+    "model": {"hidden": SEED_HIDDEN, "dropout": 0.0},
     "loss": {"name": "mse"},
     "optimizer": {"name": "sgd", "lr": 0.01},  # lr 0.01 for every optimizer; other defaults are its own
     "scheduler": {"name": "none"},
@@ -88,6 +88,7 @@ CHECKS = {
     "data.header": (lambda v: isinstance(v, bool), "true or false"),
     "data.task": (lambda v: v in ("auto", "classification", "regression"), "auto, classification or regression"),
     "data.standardize": (lambda v: isinstance(v, bool), "true or false"),
+    "model.dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a dropout probability in [0, 1)"),
     "model.hidden": (
         lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v)),
         'a spec such as "25:relu,25:tanh" or a list of "SIZE:ACTIVATION" strings',
@@ -147,10 +148,14 @@ def load_file(path: str | Path) -> dict[str, Any]:
             raise ConfigError(
                 f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
             ) from None
+        except (ValueError, RecursionError) as error:  # an integer of 5000 digits, nesting 1000 deep
+            raise ConfigError(f"{path}: invalid JSON: {error}") from None
     else:
         try:
             layer = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: invalid TOML: {error}") from None
+        except (ValueError, RecursionError) as error:  # an integer of 5000 digits, nesting 1000 deep
             raise ConfigError(f"{path}: invalid TOML: {error}") from None
     return check_layer(layer, str(path))
 

@@ -29,6 +29,7 @@ FLAG_KEYS = {
     "test_fraction": "data.test_fraction",
     "standardize": "data.standardize",
     "hidden": "model.hidden",
+    "dropout": "model.dropout",
     "loss": "loss.name",
     "optim": "optimizer.name",
     "lr": "optimizer.lr",
@@ -161,6 +162,13 @@ def add_experiment_flags(p: argparse.ArgumentParser) -> None:
         default=S,
         metavar="SPEC",
         help=f"hidden layers as SIZE:ACTIVATION,... (default {_default('model.hidden')}; '' for none)",
+    )
+    model.add_argument(
+        "--dropout",
+        type=fraction,
+        default=S,
+        metavar="P",
+        help="dropout probability after each hidden layer, in [0, 1) (default 0: no Dropout layers)",
     )
     model.add_argument(
         "--loss", default=S, choices=sorted(table("loss")), help=f"loss (default {_default('loss.name')})"

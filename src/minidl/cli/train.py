@@ -9,14 +9,17 @@ import os
 import sys
 import time
 
-from minidl.cli.args import positive_int
+from minidl.cli.args import non_negative_int, positive_int
 from minidl.cli.options import add_experiment_flags, config_from_args
 from minidl.cli.progress import progress_for
+from minidl.cli.resume import DEFAULT_EVERY, DEFAULT_KEEP, Resume, plan_resume
 from minidl.config import to_json
 from minidl.distributed import DistContext, init_from_env, parallel_device
 from minidl.distributed_launch import launch
 from minidl.errors import ConfigError
+from minidl.train.checkpointer import Checkpointer
 from minidl.train.experiment import Experiment
+from minidl.train.interrupt import TrainingInterrupted, stop_on_signals
 from minidl.train.report import metrics_lines
 from minidl.train.run_dir import MetricsLog, RunDir
 from minidl.train.summary_md import summary_markdown
@@ -26,7 +29,11 @@ Train an MLP. With no flags: the EE-559 disk experiment, 2-25-25-25-1, MSE, SGD 
 50 epochs, seed 0. Settings come from the defaults, then --config FILE (TOML, or a run's config.json),
 then the flags you give. --optim, --loss and --scheduler with a different name replace that whole
 section of the config file. The run folder (--out, default runs/<timestamp>) gets config.json,
-metrics.csv, model.safetensors, summary.md and figures.
+metrics.csv, timings.csv, checkpoints/, model.safetensors, summary.md and figures.
+
+Checkpoints: after every --checkpoint-every epochs (and the last), the newest --keep kept. Ctrl-C or
+SIGTERM stops at the next step with a checkpoint (exit 130 / 143); `minidl train --resume RUN_DIR`
+continues from the newest readable checkpoint with the run's own settings, bit for bit as if never stopped.
 
 --nproc N trains data-parallel in N processes on this machine (torchrun on 127.0.0.1, gloo on CPUs, nccl on
 GPUs); --batch-size is the global batch size, so the same command gives the same training for any N.
@@ -53,17 +60,41 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     where = run.add_mutually_exclusive_group()
     where.add_argument("--out", metavar="DIR", help="run folder (default runs/<timestamp>)")
     where.add_argument("--name", help="run folder runs/NAME")
+    where.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its newest readable checkpoint, with the settings saved in it "
+        "(only --epochs, --device, --nproc, --checkpoint-every, --keep, --quiet, --no-plots may be given)",
+    )
     run.add_argument("--overwrite", action="store_true", help="replace the run files in an existing non-empty folder")
     run.add_argument("--no-plots", dest="plots", action="store_false", help="write no figures")
+    run.add_argument(
+        "--checkpoint-every",
+        type=non_negative_int,
+        metavar="N",
+        help=f"save a checkpoint every N epochs and after the last (0: only the last and on Ctrl-C; "
+        f"default {DEFAULT_EVERY}, or the resumed run's)",
+    )
+    run.add_argument(
+        "--keep",
+        type=positive_int,
+        metavar="K",
+        help=f"keep the newest K checkpoints (default {DEFAULT_KEEP}, or the resumed run's)",
+    )
     run.add_argument("--quiet", action="store_true", help="print only the final test metrics")
     p.set_defaults(run=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    resume = plan_resume(args) if args.resume is not None else None  # checked and loaded; nothing written yet
+    config = resume.config if resume is not None else config_from_args(args)
     worker = "WORLD_SIZE" in os.environ  # started by torchrun (perhaps through --nproc)
     main = not worker or os.environ.get("RANK") == "0"  # only rank 0 writes: other ranks never look at the folder
-    run_dir = RunDir.plan(args.out, args.name, overwrite=args.overwrite) if main else None  # refuse before any work
+    run_dir = None
+    if resume is not None:
+        run_dir = resume.run_dir
+    elif main:
+        run_dir = RunDir.plan(args.out, args.name, overwrite=args.overwrite)  # refuse before any work
     if config["nproc"] > 1 and not worker:
         parallel_device(config["device"], config["nproc"], config["nproc"] - 1)  # no device, no torchrun
         code = launch(config["nproc"], without_nproc(command_line(args)))
@@ -75,24 +106,48 @@ def run_train(args: argparse.Namespace) -> int:
     if worker:  # config.json records the processes per machine that ran, however they were started
         config["nproc"] = int(os.environ.get("LOCAL_WORLD_SIZE", config["nproc"]))
     with init_from_env(config["device"]) as context:
-        return train_here(args, config, run_dir, context)
+        return train_here(args, config, run_dir, context, resume)
 
 
-def train_here(args: argparse.Namespace, config: dict, run_dir: RunDir | None, context: DistContext) -> int:
+def train_here(
+    args: argparse.Namespace, config: dict, run_dir: RunDir | None, context: DistContext, resume: Resume | None = None
+) -> int:
     """The run itself, in this process; with several ranks, only rank 0 prints and writes files."""
     experiment = Experiment(config, context)
+    start = resume.restore(experiment) if resume is not None else None  # a checkpoint that does not fit: refused
     if not context.is_main:  # the same steps as rank 0 (the collectives are in fit), silently
-        experiment.fit()
+        experiment.fit(start=start)
         return 0
     say = (lambda *a: None) if args.quiet else print
     say(experiment.model)
 
-    run_dir.create()
-    run_dir.write("config.json", to_json(config))
+    if resume is not None:
+        resume.prepare(start)
+        done = f"epoch {start.epoch}, step {start.step}" if start.step else f"epoch {start.epochs_done}"
+        say(f"resuming {run_dir.path} from {resume.path.name} (after {done} of {config['epochs']})")
+    else:
+        run_dir.create()
+        run_dir.write("config.json", to_json(config))
+    every = resume.every if resume is not None else args.checkpoint_every
+    keep = resume.keep if resume is not None else args.keep
+    checkpointer = Checkpointer(
+        run_dir.path,
+        every=DEFAULT_EVERY if every is None else every,
+        keep=DEFAULT_KEEP if keep is None else keep,
+        metadata={"config": config, "data_seed": config["seed"]},
+    )
+    checkpointer.last = resume.path if resume is not None else None
+    experiment.trainer.checkpointer = checkpointer
     callbacks = [*progress_for(config["epochs"], quiet=args.quiet), MetricsLog(run_dir)]
-    start = time.perf_counter()
-    history = experiment.fit(callbacks)
-    seconds = time.perf_counter() - start
+    start_time = time.perf_counter()
+    signals = stop_on_signals(experiment.trainer.interrupt) if not context.distributed else contextlib.nullcontext()
+    try:
+        with signals:
+            history = experiment.fit(callbacks, start=start)
+    except TrainingInterrupted as stop:
+        print(f"minidl train: {stop}; resume with: minidl train --resume {run_dir.path}", file=sys.stderr)
+        return stop.exit_code
+    seconds = time.perf_counter() - start_time
     test = experiment.evaluate("test")
     lines = metrics_lines(test, experiment.data.classes)
     print("\n".join(lines), flush=True)

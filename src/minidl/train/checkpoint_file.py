@@ -71,18 +71,23 @@ def looks_like(data: bytes) -> str | None:
     return None
 
 
-def parse_safetensors(data: bytes, path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Check ``data`` as a safetensors file; return its tensor entries and its ``__metadata__``."""
+def parse_safetensors(
+    data: bytes, path: Path, what: str = "checkpoint"
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Check ``data`` as a safetensors file; return its tensor entries and its ``__metadata__``.
+
+    ``what`` names the file in errors ("checkpoint", "model"): ``model runs/x/model.safetensors: ...``.
+    """
 
     def fail(problem: str) -> CheckpointError:
-        return CheckpointError(f"checkpoint {path}: {problem}")
+        return CheckpointError(f"{what} {path}: {problem}")
 
     if not data:
         raise fail("the file is empty")
     plausible = len(data) >= 9 and data[8:9] == b"{"  # a safetensors header is a JSON object
     other = looks_like(data)
     if other is not None and not plausible:
-        raise fail(f"looks like {other}; minidl only loads safetensors checkpoints and never unpickles")
+        raise fail(f"looks like {other}; minidl only loads safetensors {what}s and never unpickles")
     if len(data) < 8:
         raise fail(f"truncated: {len(data)} bytes, too short for the 8-byte header length of a safetensors file")
     (n,) = struct.unpack("<Q", data[:8])
@@ -134,7 +139,7 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def load_tensors(data: bytes, path: Path) -> dict[str, torch.Tensor]:
+def load_tensors(data: bytes, path: Path, what: str = "checkpoint") -> dict[str, torch.Tensor]:
     """The tensors of checked safetensors ``data``, as fresh (writable, unshared) CPU tensors."""
     from safetensors.torch import load  # lazily: only checkpoints need it
 
@@ -143,5 +148,5 @@ def load_tensors(data: bytes, path: Path) -> dict[str, torch.Tensor]:
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:  # incl. the Rust library's PanicException, a BaseException
-        raise CheckpointError(f"checkpoint {path}: the safetensors library refused it: {error}") from None
+        raise CheckpointError(f"{what} {path}: the safetensors library refused it: {error}") from None
     return {name: tensor.clone() for name, tensor in tensors.items()}

@@ -128,14 +128,29 @@ def output_activation(loss_fn: Any) -> str | None:
     return name
 
 
-def build_model(in_features: int, hidden: str, out_features: int, output: str | None = None, **factory: Any) -> Any:
-    """``mlp(in_features, hidden, out_features)``, followed by the ``output`` activation if there is one."""
+def build_model(
+    in_features: int, hidden: str, out_features: int, output: str | None = None, dropout: float = 0.0, **factory: Any
+) -> Any:
+    """``mlp(in_features, hidden, out_features)``, followed by the ``output`` activation if there is one.
+
+    ``dropout > 0`` puts a ``Dropout(dropout)`` after each hidden layer (after its activation), that is
+    before every Linear but the first; it draws its masks from torch's global RNG, as torch.nn's does.
+    """
     from minidl.nn.container import Sequential
+    from minidl.nn.dropout import Dropout
+    from minidl.nn.linear import Linear
     from minidl.nn.mlp import ACTIVATIONS, mlp
 
     model = mlp(in_features, hidden, out_features, **factory)
-    if output is None:
-        return model
-    if ACTIVATIONS.get(output) is None:
-        raise ConfigError(f"unknown output activation {output!r}")
-    return Sequential(*model, ACTIVATIONS[output]())
+    if dropout:
+        Dropout(dropout)  # a p outside [0, 1) is a ConfigError, with hidden layers or without
+    layers: list[Any] = []
+    for i, layer in enumerate(model):
+        if dropout and i and isinstance(layer, Linear):
+            layers.append(Dropout(dropout))
+        layers.append(layer)
+    if output is not None:
+        if ACTIVATIONS.get(output) is None:
+            raise ConfigError(f"unknown output activation {output!r}")
+        layers.append(ACTIVATIONS[output]())
+    return model if len(layers) == len(model) else Sequential(*layers)

@@ -17,8 +17,10 @@ from minidl.data.standardize import Standardizer
 from minidl.device import resolve_device, resolve_dtype
 from minidl.distributed import DistContext
 from minidl.distributed_trainer import DistributedTrainer
-from minidl.errors import ConfigError
+from minidl.errors import CheckpointError, ConfigError, MinidlError
+from minidl.train.checkpoint import Checkpoint
 from minidl.train.components import build, build_model, output_activation
+from minidl.train.fit_state import FitStart, restore_state
 from minidl.train.saved_model import SavedModel
 from minidl.train.task import Task
 from minidl.train.trainer import EpochResult, Evaluation, Trainer
@@ -58,8 +60,14 @@ class Experiment:
             )
         out_features = self.task.out_features(self.loss_fn, 1)
         self.output_activation = output_activation(self.loss_fn)
-        self.model = build_model(self.data.in_features, config["model"]["hidden"], out_features, self.output_activation)
+        dropout = config["model"].get("dropout", 0.0)
+        self.model = build_model(
+            self.data.in_features, config["model"]["hidden"], out_features, self.output_activation, dropout=dropout
+        )
         self.model.to(device=device, dtype=dtype)
+        lr = config["optimizer"].get("lr")
+        if isinstance(lr, int | float) and not isinstance(lr, bool) and not lr > 0:  # torch allows 0: useless here
+            raise ConfigError(f"optimizer.lr must be > 0, got {lr}")
         self.optimizer = build("optimizer", config["optimizer"], self.model.parameters())
         self.scheduler = build("scheduler", config["scheduler"], self.optimizer)
         parts = (self.model, self.loss_fn, self.optimizer)
@@ -79,8 +87,11 @@ class Experiment:
         split = getattr(self.data, name)
         return None if split is None else (self.inputs(split[0]), split[1])
 
-    def fit(self, callbacks: Sequence[Any] = ()) -> list[EpochResult]:
-        """Train for ``epochs`` epochs; ``callbacks`` hear about every epoch (see ``Trainer``)."""
+    def fit(self, callbacks: Sequence[Any] = (), *, start: FitStart | None = None) -> list[EpochResult]:
+        """Train for ``epochs`` epochs; ``callbacks`` hear about every epoch (see ``Trainer``).
+
+        ``start`` (from ``restore``) continues a checkpointed run exactly where it stopped.
+        """
         self.trainer.callbacks = list(callbacks)
         x, y = self.split("train")
         with torch.no_grad():
@@ -91,7 +102,23 @@ class Experiment:
                 batch_size=self.config["batch_size"],
                 seed=self.config["seed"],
                 validation_data=self.split("val"),
+                start=start,
             )
+
+    def restore(self, checkpoint: Checkpoint, source: str) -> FitStart:
+        """Load a checkpoint of this experiment into the model, optimizer and scheduler; where to go on.
+
+        Any mismatch (another architecture, optimizer or scheduler; a step past the epoch's end) is a
+        ``CheckpointError`` naming ``source``, raised before anything changes.
+        """
+        try:
+            start = restore_state(self.trainer, checkpoint)
+        except MinidlError as error:
+            raise CheckpointError(f"checkpoint {source} does not fit this run: {error}") from None
+        steps = -(-len(self.data.train[0]) // self.config["batch_size"])
+        if start.step >= steps:
+            raise CheckpointError(f"checkpoint {source}: step {start.step} is past the end of an epoch ({steps} steps)")
+        return start
 
     def evaluate(self, split: str = "test") -> Evaluation:
         x, y = self.split(split)

@@ -1,14 +1,15 @@
-"""Run folders: where ``minidl train`` writes config.json, metrics.csv, model.safetensors, figures and summary.md.
+"""Run folders: where ``minidl train`` writes config.json, metrics.csv, checkpoints, the model, figures and summary.md.
 
 The folder is checked before training starts (``RunDir.plan`` has no side effects) and created only when
 the run can start. An existing non-empty folder is refused unless ``overwrite``, and then only the files a
-run writes are replaced. Every file is written atomically, so a failed run never leaves a half file.
+run writes (and its checkpoints) are removed. Every file is written atomically, so a failed run never leaves
+a half file; the per-epoch logs are appended durably, one fsync-ed line per epoch, so a resumed run can
+trim them back to its checkpoint and write each epoch exactly once.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import time
@@ -17,13 +18,17 @@ from typing import Any
 
 from minidl.errors import ConfigError
 from minidl.train.callbacks import Callback
+from minidl.train.checkpoint_file import read_regular_file
+from minidl.train.checkpoint_manager import CheckpointManager
+from minidl.train.durable import append_line_durable, atomic_write_bytes, remove_temp_files, truncate_to_epoch
 from minidl.train.saved_model import SavedModel
 from minidl.train.trainer import EpochResult
 
-# the files a run writes; --overwrite removes exactly these from an existing folder
+# the files a run writes; --overwrite removes exactly these (and the checkpoints) from an existing folder
 RUN_FILES = (
     "config.json",
     "metrics.csv",
+    "timings.csv",
     "model.safetensors",
     "summary.md",
     "dataset.png",
@@ -31,22 +36,16 @@ RUN_FILES = (
     "predictions.png",
     "confusion.png",
 )
-METRICS_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+# metrics.csv holds only what training computes, so an interrupted and resumed run writes the same bytes;
+# wall-clock time goes to timings.csv
+METRICS_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
+TIMINGS_COLUMNS = ("epoch", "seconds")
+LOGS = ("metrics.csv", "timings.csv")
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file in the same folder, fsync it, then ``os.replace`` it onto ``path``."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    """Write to a temporary file in the same folder, fsync it, ``os.replace`` it onto ``path``, fsync the folder."""
+    atomic_write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 
 class RunDir:
@@ -82,16 +81,26 @@ class RunDir:
                     "or choose another --out or --name"
                 )
         parent = next((p for p in path.absolute().parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise ConfigError(f"cannot create the run folder {path}: {parent} is a file, not a folder")
         target = path if path.exists() else parent
         if target is not None and not os.access(target, os.W_OK | os.X_OK):
             raise ConfigError(f"cannot write the run folder {path}: {target} is not writable")
         return cls(path, overwrite=overwrite)
 
     def create(self) -> RunDir:
+        """Make the folder; with ``overwrite``, remove the run files and checkpoints of an earlier run."""
         self.path.mkdir(parents=True, exist_ok=True)
         if self.overwrite:
             for name in RUN_FILES:
                 (self.path / name).unlink(missing_ok=True)
+            checkpoints = CheckpointManager(self.path)
+            for path in checkpoints.paths():
+                path.unlink(missing_ok=True)
+            remove_temp_files(checkpoints.folder)
+            remove_temp_files(self.path)
+            if checkpoints.folder.is_dir() and not any(checkpoints.folder.iterdir()):
+                checkpoints.folder.rmdir()
         return self
 
     def file(self, name: str) -> Path:
@@ -107,30 +116,36 @@ def _cell(value: float | int | None, fmt: str) -> str:
     return "" if value is None else format(value, fmt)
 
 
-class MetricsLog(Callback):
-    """Rewrites ``metrics.csv`` (atomically) after every epoch: one row per epoch, a header first."""
+def append_row(path: Path, columns: tuple[str, ...], row: list[str]) -> None:
+    """Append one CSV row durably, after the header line if the file is new (or was trimmed to nothing)."""
+    if not path.exists() or path.stat().st_size == 0:
+        append_line_durable(path, ",".join(columns))
+    append_line_durable(path, ",".join(row))
 
-    def __init__(self, run_dir: RunDir, filename: str = "metrics.csv") -> None:
-        self.run_dir, self.filename = run_dir, filename
-        self.rows: list[list[str]] = []
+
+def trim_logs(run_dir: RunDir, epochs_done: int) -> None:
+    """Keep the rows of epochs ``1..epochs_done`` in metrics.csv and timings.csv (resuming from a checkpoint)."""
+    for name in LOGS:
+        truncate_to_epoch(run_dir.file(name), epochs_done)
+
+
+class MetricsLog(Callback):
+    """After every epoch, appends its row to ``metrics.csv`` and its wall time to ``timings.csv``, durably."""
+
+    def __init__(self, run_dir: RunDir, filename: str = "metrics.csv", timings: str = "timings.csv") -> None:
+        self.run_dir, self.filename, self.timings = run_dir, filename, timings
 
     def on_epoch_end(self, result: EpochResult) -> None:
-        self.rows.append(
-            [
-                str(result.epoch),
-                _cell(result.loss, ".8g"),
-                _cell(result.accuracy, ".6f"),
-                _cell(result.val_loss, ".8g"),
-                _cell(result.val_accuracy, ".6f"),
-                _cell(result.lr, ".8g"),
-                _cell(result.seconds, ".4f"),
-            ]
-        )
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(METRICS_COLUMNS)
-        writer.writerows(self.rows)
-        self.run_dir.write(self.filename, buffer.getvalue())
+        row = [
+            str(result.epoch),
+            _cell(result.loss, ".8g"),
+            _cell(result.accuracy, ".6f"),
+            _cell(result.val_loss, ".8g"),
+            _cell(result.val_accuracy, ".6f"),
+            _cell(result.lr, ".8g"),
+        ]
+        append_row(self.run_dir.file(self.filename), METRICS_COLUMNS, row)
+        append_row(self.run_dir.file(self.timings), TIMINGS_COLUMNS, [str(result.epoch), _cell(result.seconds, ".4f")])
 
 
 def read_metrics(path: str | Path) -> list[dict[str, float | None]]:
@@ -147,8 +162,11 @@ def open_run(path: str | Path) -> tuple[dict[str, Any], SavedModel]:
     missing = [name for name in ("config.json", "model.safetensors") if not (path / name).is_file()]
     if missing:
         raise ConfigError(f"run folder {path}: missing {' and '.join(missing)} (did the run finish?)")
+    data = read_regular_file(path / "config.json", "config")
     try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
+        config = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise ConfigError(f"{path / 'config.json'}: not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path / 'config.json'}: not a config (a JSON object), got {type(config).__name__}")
     return config, SavedModel.load(path / "model.safetensors")

@@ -7,8 +7,8 @@ The tensors are the model's state_dict (torch.nn's names: ``0.weight``, …) plu
 
 from __future__ import annotations
 
+import itertools
 import json
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,15 +16,17 @@ from typing import Any
 import torch
 
 from minidl.data.standardize import Standardizer
-from minidl.errors import CheckpointError
+from minidl.device import DTYPES
+from minidl.errors import CheckpointError, MinidlError
 from minidl.nn.loss import Loss
+from minidl.nn.mlp import parse_hidden
 from minidl.nn.module import Module
-from minidl.train.components import build, build_model
-from minidl.train.task import Task
+from minidl.train.checkpoint_file import load_tensors, parse_safetensors, read_regular_file
+from minidl.train.components import build, build_model, table
+from minidl.train.task import KINDS, Task
 from minidl.train.trainer import Evaluation, evaluate_model
 
 FORMAT = "minidl.saved_model/1"
-MAX_HEADER = 100_000_000
 
 
 @dataclass
@@ -38,6 +40,7 @@ class SavedModel:
     hidden: str
     loss_config: dict[str, Any]
     output_activation: str | None = None
+    dropout: float = 0.0
     classes: list[Any] = field(default_factory=list)
     feature_names: list[str] = field(default_factory=list)
     target_name: str | None = None
@@ -70,6 +73,7 @@ class SavedModel:
             "hidden": self.hidden,
             "out_features": last.out_features,
             "output_activation": self.output_activation,
+            "dropout": self.dropout,
             "dtype": str(first.weight.data.dtype).removeprefix("torch."),
             "task": {"kind": self.task.kind, "num_classes": self.task.num_classes},
             "loss": self.loss_config,
@@ -85,27 +89,68 @@ class SavedModel:
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "model") -> SavedModel:
-        from safetensors.torch import load
+        """Rebuild a model from ``to_bytes``'s bytes; anything else raises ``CheckpointError`` naming ``source``.
 
-        meta = _metadata(data, source)
+        The bytes are checked as safetensors before the safetensors library sees them and the metadata is
+        checked against the tensors before a model is built, so no file can run code or allocate more
+        than its own size.
+        """
+        path = Path(source)
+        _, header = parse_safetensors(data, path, "model")
+        meta = _metadata(header, source)
+        tensors = load_tensors(data, path, "model")
         try:
-            tensors = load(data)
-        except Exception as error:
-            raise CheckpointError(f"{source}: not a valid safetensors file ({error})") from None
-        try:
-            task = Task(meta["task"]["kind"], meta["task"]["num_classes"])
-            dtype = getattr(torch, meta["dtype"])
-            with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: keep the RNG as it was
-                output = meta.get("output_activation")
-                model = build_model(meta["in_features"], meta["hidden"], meta["out_features"], output, dtype=dtype)
-            loss_config = meta["loss"]
-        except (KeyError, TypeError, AttributeError) as error:
-            raise CheckpointError(f"{source}: incomplete minidl metadata ({error!r})") from None
+            return cls._build(meta, tensors, source)
+        except MinidlError as error:
+            if isinstance(error, CheckpointError):
+                raise
+            raise CheckpointError(f"model {source}: {error}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError) as error:
+            raise CheckpointError(
+                f"model {source}: invalid minidl metadata ({type(error).__name__}: {error})"
+            ) from None
+
+    @classmethod
+    def _build(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor], source: str) -> SavedModel:
+        task = Task(meta["task"]["kind"], meta["task"]["num_classes"])
+        if task.kind not in KINDS or not _is_count(task.num_classes):
+            raise CheckpointError(f"model {source}: invalid task {meta['task']!r:.80}")
+        if meta["dtype"] not in DTYPES:
+            raise CheckpointError(f"model {source}: unsupported dtype {meta['dtype']!r:.40}")
+        in_features, out_features, dropout = meta["in_features"], meta["out_features"], meta.get("dropout", 0.0)
+        output = meta.get("output_activation")
+        if not (_is_count(in_features) and in_features >= 1 and _is_count(out_features) and out_features >= 1):
+            raise CheckpointError(f"model {source}: invalid layer sizes {in_features!r:.40}, {out_features!r:.40}")
         weights = {k: v for k, v in tensors.items() if not k.startswith("standardizer.")}
+        widths = [in_features, *(size for size, _ in parse_hidden(meta["hidden"])), out_features]
+        expected = sum((a + 1) * b for a, b in itertools.pairwise(widths))  # weights and biases
+        found = sum(t.numel() for t in weights.values())
+        if expected != found:  # checked before building, so a crafted header cannot make a huge model
+            raise CheckpointError(
+                f"model {source}: its metadata describes {expected} parameters, the file holds {found}"
+            )
+        with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: keep the RNG as it was
+            model = build_model(
+                in_features, meta["hidden"], out_features, output, dtype=DTYPES[meta["dtype"]], dropout=dropout
+            )
         model.load_state_dict(weights)
         standardizer = None
-        if "standardizer.mean" in tensors:
-            standardizer = Standardizer(tensors["standardizer.mean"], tensors["standardizer.std"])
+        stats = {k: v for k, v in tensors.items() if k.startswith("standardizer.")}
+        if stats:
+            mean, std = stats.get("standardizer.mean"), stats.get("standardizer.std")
+            if set(stats) != {"standardizer.mean", "standardizer.std"} or any(
+                t.shape != (in_features,) or not t.is_floating_point() for t in (mean, std)
+            ):
+                raise CheckpointError(
+                    f"model {source}: standardizer tensors must be mean and std of {in_features} floats"
+                )
+            standardizer = Standardizer(mean, std)
+        loss_config = meta["loss"]
+        if not isinstance(loss_config, dict) or loss_config.get("name") not in table("loss"):
+            raise CheckpointError(f"model {source}: unknown loss {loss_config!r:.80}")
+        classes, names = meta.get("classes", []), meta.get("feature_names", [])
+        if not isinstance(classes, list) or not isinstance(names, list):
+            raise CheckpointError(f"model {source}: classes and feature_names must be lists")
         return cls(
             model=model,
             loss_fn=build("loss", loss_config),
@@ -114,35 +159,31 @@ class SavedModel:
             hidden=meta["hidden"],
             loss_config=loss_config,
             output_activation=output,
-            classes=meta.get("classes", []),
-            feature_names=meta.get("feature_names", []),
+            dropout=dropout,
+            classes=classes,
+            feature_names=[str(name) for name in names],
             target_name=meta.get("target"),
         )
 
     @classmethod
     def load(cls, path: str | Path) -> SavedModel:
+        """Read ``model.safetensors``: a regular file only (a FIFO or a folder is refused, never waited on)."""
         path = Path(path)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise CheckpointError(f"{path}: no such model file") from None
-        except IsADirectoryError:
-            raise CheckpointError(f"{path}: is a folder, not a model file") from None
-        return cls.from_bytes(data, str(path))
+        return cls.from_bytes(read_regular_file(path, "model"), str(path))
 
 
-def _metadata(data: bytes, source: str) -> dict[str, Any]:
-    """The ``minidl`` JSON of a safetensors file's header, read without touching the tensor data."""
-    if len(data) < 8:
-        raise CheckpointError(f"{source}: truncated ({len(data)} bytes), not a safetensors file")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > min(MAX_HEADER, len(data) - 8):
-        raise CheckpointError(f"{source}: header length {n} does not fit the file's {len(data)} bytes")
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _metadata(header: dict[str, str], source: str) -> dict[str, Any]:
+    """The ``minidl`` JSON of a checked safetensors header."""
     try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-        meta = json.loads(header["__metadata__"]["minidl"])
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
-        raise CheckpointError(f"{source}: not a minidl model (no minidl metadata in its safetensors header)") from None
+        meta = json.loads(header["minidl"])
+    except (KeyError, ValueError, RecursionError):
+        raise CheckpointError(
+            f"model {source}: not a minidl model (no minidl metadata in its safetensors header)"
+        ) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{source}: not a minidl model file of format {FORMAT}")
+        raise CheckpointError(f"model {source}: not a minidl model file of format {FORMAT}")
     return meta

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -11,12 +13,18 @@ from typing import Any
 import torch
 
 from minidl.data.loader import DataLoader
+from minidl.errors import CheckpointError
 from minidl.nn.loss import Loss
 from minidl.nn.module import Module
 from minidl.optim.optimizer import Optimizer
 from minidl.train.callbacks import Callback
+from minidl.train.checkpoint import Checkpoint
 from minidl.train.components import step_scheduler
+from minidl.train.divergence import DivergenceError, all_finite, locate
+from minidl.train.fit_state import LOADER, FitStart, capture_state
+from minidl.train.interrupt import StopRequest, TrainingInterrupted
 from minidl.train.metrics import ClassificationMetrics, RegressionMetrics
+from minidl.train.rng import module_generators, restore_rng_states
 from minidl.train.task import Task
 
 
@@ -71,7 +79,8 @@ class Trainer:
     turns labels into whatever the loss expects (a 0/1 column, one-hot rows or class indices). A
     ``scheduler`` steps once per epoch (with the validation loss, or the training loss without
     validation data, if it watches a metric). ``callbacks`` are functions of an ``EpochResult`` or
-    ``Callback`` objects.
+    ``Callback`` objects. A ``checkpointer`` (``minidl.train.checkpointer``) saves the run as it goes;
+    ``interrupt`` is the flag ``stop_on_signals`` sets to stop at the next step boundary.
     """
 
     def __init__(
@@ -89,6 +98,8 @@ class Trainer:
         self.scheduler = scheduler
         self.callbacks = list(callbacks)
         self.history: list[EpochResult] = []
+        self.checkpointer: Any = None
+        self.interrupt = StopRequest()
 
     def _targets(self, y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         if self.task is None:
@@ -106,45 +117,95 @@ class Trainer:
         shuffle: bool = True,
         seed: int = 0,
         validation_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+        start: FitStart | None = None,
     ) -> list[EpochResult]:
+        """Train epochs ``start.epoch`` to ``epochs``; ``start`` (``fit_state.restore_state``) resumes a checkpoint.
+
+        A resumed run is bit for bit the run that was never stopped: the same batches (the loader's RNG),
+        dropout masks (torch's and the layers' RNGs), lrs and optimizer state. When ``interrupt.signum`` is
+        set, training stops at the step boundary with a checkpoint and ``TrainingInterrupted``. A non-finite
+        loss or weight raises ``DivergenceError`` naming the step and layer (``divergence``); the bad state
+        is never saved, and the model is left with the weights the bad epoch started from.
+        """
         loader = DataLoader(x, self._targets(y, x.dtype), batch_size, shuffle=shuffle, seed=seed)
-        model, optimizer, train_step = self.model, self.optimizer, self._train_step
+        model, optimizer, train_step, interrupt = self.model, self.optimizer, self._train_step, self.interrupt
         hooks = [c for c in self.callbacks if isinstance(c, Callback)]
+        start = start if start is not None else FitStart()
+        if start.step >= len(loader):
+            raise CheckpointError(f"cannot resume at step {start.step} of an epoch of {len(loader)} steps")
         self._fit_begin()
-        for epoch in range(1, epochs + 1):
-            start = time.perf_counter()
+        if start.rng_states:
+            restore_rng_states(start.rng_states, {LOADER: loader.generator, **module_generators(model)})
+        snapshot: Checkpoint | None = None  # the state the epoch started from: replayed if it diverges
+        for epoch in range(start.epoch, epochs + 1):
+            begin = time.perf_counter()
+            done = start.step if epoch == start.epoch else 0  # batches of this epoch trained before a resume
+            total = torch.zeros((), dtype=x.dtype, device=x.device)
+            if done:
+                total.copy_(start.loss_sum)
+            loader_state = loader.generator.get_state()  # before this epoch's permutation
+            if snapshot is None:
+                snapshot = capture_state(self, epoch, done, total, loader_state)
             lr = optimizer.param_groups[0]["lr"]
             for hook in hooks:
-                hook.on_epoch_begin(epoch, len(loader))
+                hook.on_epoch_begin(epoch, len(loader) - done)
             step_hooks = [c.on_steps for c in hooks if c.step_every > 0]
             every = min((c.step_every for c in hooks if c.step_every > 0), default=sys.maxsize)
             model.train()
-            total = torch.zeros((), dtype=x.dtype, device=x.device)
-            for step, (xb, tb) in enumerate(loader, 1):
+            batches = itertools.islice(enumerate(loader, 1), done, None) if done else enumerate(loader, 1)
+            for step, (xb, tb) in batches:
                 value, weight = train_step(xb, tb)
                 total.add_(value, alpha=weight)
-                if step % every == 0:
+                if (step - done) % every == 0:
                     for on_steps in step_hooks:
                         on_steps(every)
+                if interrupt.signum and step < len(loader):
+                    self._stop(loader, snapshot, capture_state(self, epoch, step, total, loader_state))
             for on_steps in step_hooks:
-                if len(loader) % every:
-                    on_steps(len(loader) % every)
+                if (len(loader) - done) % every:
+                    on_steps((len(loader) - done) % every)
+            loss = self._epoch_loss(total, len(x))
+            if not math.isfinite(loss) or not all_finite(p.data for p in model.parameters()):
+                raise self._diverged(loader, snapshot)
             train = self.evaluate(x, y)
             val = self.evaluate(*validation_data) if validation_data is not None else None
             step_scheduler(self.scheduler, val.loss if val else train.loss)
             result = EpochResult(
                 epoch=epoch,
-                loss=self._epoch_loss(total, len(x)),
+                loss=loss,
                 accuracy=train.accuracy,
                 lr=lr,
-                seconds=time.perf_counter() - start,
+                seconds=time.perf_counter() - begin,
                 val_loss=val.loss if val else None,
                 val_accuracy=val.accuracy if val else None,
             )
             self.history.append(result)
             for callback in self.callbacks:
                 callback(result)
+            snapshot = capture_state(self, epoch, None, None, loader.generator.get_state())
+            saver = self.checkpointer
+            if saver is not None and (interrupt.signum or saver.due(epoch, epochs)):
+                saver.save(self, snapshot)  # after the callbacks: metrics.csv has this epoch's row first
+            if interrupt.signum:
+                raise TrainingInterrupted(interrupt.signum, epoch, None, len(loader), saver.last if saver else None)
         return self.history
+
+    def _stop(self, loader: DataLoader, snapshot: Checkpoint, state: Checkpoint) -> None:
+        """Save the mid-epoch ``state`` (unless it has diverged) and raise ``TrainingInterrupted``."""
+        params = (p.data for p in self.model.parameters())
+        if not all_finite([state.metadata["loss_sum"], *params]):
+            raise self._diverged(loader, snapshot)
+        saver = self.checkpointer
+        path = saver.save(self, state) if saver is not None else None
+        epoch, step = state.metadata["epoch"], state.metadata["step"]
+        raise TrainingInterrupted(self.interrupt.signum, epoch, step, len(loader), path)
+
+    def _diverged(self, loader: DataLoader, snapshot: Checkpoint) -> DivergenceError:
+        """Find the bad step by replaying the epoch from ``snapshot`` (which the trainer is left at)."""
+        step, loss, layer = locate(self, loader, snapshot)
+        last = self.checkpointer.last if self.checkpointer is not None else None
+        epoch = snapshot.metadata["epoch"] + (snapshot.metadata["step"] is None)
+        return DivergenceError(epoch, step, len(loader), loss, layer, last)
 
     # -- the hooks a subclass overrides (DistributedTrainer); called from fit ------------------------
     def _fit_begin(self) -> None:

@@ -1,0 +1,83 @@
+"""The divergence guard: a non-finite loss or gradient stops training, naming the epoch, the step and the layer.
+
+The hot loop pays nothing for it. At the end of each epoch (and before a mid-epoch checkpoint) the trainer
+checks the epoch's loss sum, which it reads anyway, and the weights, once: a non-finite gradient always
+leaves a non-finite weight behind (``θ − lr·nan`` is nan), so both together catch every bad step. Only
+then does the trainer replay the epoch from its in-memory snapshot, exactly as it ran (resume is bit for
+bit), checking each step, to find the first bad step and the first layer with a non-finite gradient. No
+checkpoint is written after the bad step, so the last one on disk is good.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from minidl.data.loader import DataLoader
+from minidl.errors import MinidlError
+from minidl.nn.module import Module
+from minidl.train.checkpoint import Checkpoint
+from minidl.train.fit_state import LOADER, restore_state
+from minidl.train.rng import module_generators, restore_rng_states
+
+if TYPE_CHECKING:
+    from minidl.train.trainer import Trainer
+
+
+class DivergenceError(MinidlError):
+    """Training produced a non-finite loss or gradient; the message names where."""
+
+    def __init__(
+        self,
+        epoch: int,
+        step: int | None,
+        steps: int,
+        loss: float | None,
+        layer: str | None,
+        checkpoint: Path | None,
+    ) -> None:
+        self.epoch, self.step, self.layer, self.checkpoint = epoch, step, layer, checkpoint
+        if step is None:
+            where = f"in epoch {epoch} (the loss or the weights became non-finite; the step could not be found again)"
+        else:
+            what = f"non-finite gradient, first in layer {layer}" if layer else "non-finite loss"
+            where = f"at epoch {epoch}, step {step} of {steps}: {what} (batch loss {loss:.6g})"
+        kept = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written"
+        super().__init__(f"training diverged {where}; stopped, {kept}")
+
+
+def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
+    """True if every element of every tensor is finite (one host sync for all of them)."""
+    checks = [torch.isfinite(t).all() for t in tensors]
+    return bool(torch.stack(checks).all()) if checks else True
+
+
+def first_nonfinite_grad(model: Module) -> str | None:
+    """The dotted name of the first parameter (in the model's order) whose gradient is not finite."""
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p.grad).all()):
+            return name
+    return None
+
+
+def locate(trainer: Trainer, loader: DataLoader, snapshot: Checkpoint) -> tuple[int | None, float | None, str | None]:
+    """Replay the epoch that ``snapshot`` starts, checking each step: ``(step, batch loss, layer)`` of the
+    first step with a non-finite loss or gradient (``layer`` None for the loss alone), or Nones if none
+    recurs. The trainer is put back to ``snapshot`` afterwards: its weights are the last good ones."""
+    found: tuple[int | None, float | None, str | None] = (None, None, None)
+    start = restore_state(trainer, snapshot)
+    restore_rng_states(start.rng_states, {LOADER: loader.generator, **module_generators(trainer.model)})
+    trainer.model.train()
+    for step, (xb, tb) in itertools.islice(enumerate(loader, 1), start.step, None):
+        value, _ = trainer._train_step(xb, tb)
+        layer = first_nonfinite_grad(trainer.model)
+        if layer is not None or not bool(torch.isfinite(value).all()):
+            found = (step, float(value), layer)
+            break
+    restore_state(trainer, snapshot)
+    restore_rng_states(start.rng_states, {LOADER: loader.generator, **module_generators(trainer.model)})
+    return found
