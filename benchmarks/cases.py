@@ -192,29 +192,42 @@ def _minidl_step(model, loss_fn, optimizer, xb: torch.Tensor, tb: torch.Tensor) 
 # -- case 3: compute-bound MLP, time per training step --------------------------------------------------
 
 
-def big_case(framework: str, weights: str, steps: int, warmup: int) -> dict:
-    gen = torch.Generator().manual_seed(SEED)
-    batches = [(torch.randn(512, 784, generator=gen), torch.randint(0, 10, (512,), generator=gen)) for _ in range(4)]
+def _big_setup(framework: str, weights: str):
     if framework == "torch":
         model = torch_model(784, BIG_HIDDEN, 10)
         load_weights(model, weights)
-        loss_fn, optimizer = torch.nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01)
-        step = _torch_step
-    else:
-        loss_fn = require("minidl.nn", "CrossEntropyLoss")()
-        model = minidl_model(784, BIG_HIDDEN, 10)
-        load_weights(model, weights)
-        optimizer = require("minidl.optim", "SGD")(model.parameters(), lr=0.01)
-        step = _minidl_step
+        return model, torch.nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01), _torch_step
+    loss_fn = require("minidl.nn", "CrossEntropyLoss")()
+    model = minidl_model(784, BIG_HIDDEN, 10)
+    load_weights(model, weights)
+    return model, loss_fn, require("minidl.optim", "SGD")(model.parameters(), lr=0.01), _minidl_step
+
+
+def big_case(framework: str, weights: str, steps: int, warmup: int) -> dict:
+    """Median time per step and peak RSS; ``framework="paired"`` runs both in this one process instead,
+    alternating step by step, so that load bursts on a shared machine hit both alike (no memory figure)."""
+    gen = torch.Generator().manual_seed(SEED)
+    batches = [(torch.randn(512, 784, generator=gen), torch.randint(0, 10, (512,), generator=gen)) for _ in range(4)]
+    names = ["minidl", "torch"] if framework == "paired" else [framework]
+    setups = {name: _big_setup(name, weights) for name in names}
     setup_rss = peak_rss_mib()
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in names}
     for i in range(warmup + steps):
         xb, yb = batches[i % len(batches)]
-        start = time.perf_counter()
-        step(model, loss_fn, optimizer, xb, yb)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return {"step_ms": statistics.median(times) * 1e3, "steps": steps, "setup_rss_mib": setup_rss}
+        for name, (model, loss_fn, optimizer, step) in setups.items():
+            start = time.perf_counter()
+            step(model, loss_fn, optimizer, xb, yb)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    if framework != "paired":
+        return {"step_ms": statistics.median(times[framework]) * 1e3, "steps": steps, "setup_rss_mib": setup_rss}
+    ratios = [a / b for a, b in zip(times["minidl"], times["torch"], strict=True)]
+    return {
+        "step_ms": {name: statistics.median(ts) * 1e3 for name, ts in times.items()},
+        "ratio_minidl_over_torch": statistics.median(ratios),
+        "steps": steps,
+        "setup_rss_mib": setup_rss,
+    }
 
 
 # -- case 4: inference throughput of the seed model -----------------------------------------------------
@@ -260,7 +273,7 @@ class _nullcontext:
 def main() -> None:
     parser = argparse.ArgumentParser(description="run one benchmark measurement (used by benchmarks/run.py)")
     parser.add_argument("case", choices=["1", "2", "3", "4a", "4b"])
-    parser.add_argument("framework", choices=["minidl", "minidl-loop", "torch"])
+    parser.add_argument("framework", choices=["minidl", "minidl-loop", "torch", "paired"])
     parser.add_argument("weights", help="path of the initial state_dict (torch.save of minidl's)")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps the default")
     parser.add_argument("--quick", action="store_true")

@@ -157,7 +157,12 @@ def run_part(part: str, weights: str, quick: bool, reps: int | None) -> dict:
         pairs = [a / b if higher else b / a for a, b in zip(s["all"], theirs["all"], strict=True)]
         s["speedup_vs_torch"] = statistics.median(pairs)
         s["speedup_of_medians"] = s["median"] / theirs["median"] if higher else theirs["median"] / s["median"]
-    return {**_public(spec), "reps": reps, "quick": quick, "date": _now(), "summary": summary, "runs": runs}
+    result = {**_public(spec), "reps": reps, "quick": quick, "date": _now(), "summary": summary, "runs": runs}
+    if part == "3":  # both in one process, alternating step by step: robust to load bursts on a shared machine
+        paired = measure(part, "paired", weights, spec["threads"], quick)
+        result["paired"] = paired
+        print(f"  case 3 paired in one process: minidl/torch = {paired['ratio_minidl_over_torch']:.3f}", flush=True)
+    return result
 
 
 def _summarise(results: list[dict], metric: str) -> dict:
