@@ -1,9 +1,10 @@
 """Acceptance: ``minidl train --nproc 2`` (torchrun, gloo, 127.0.0.1) trains exactly as one process does.
 
 Both runs are real ``python -m minidl train`` processes with the same flags: the final weights agree within
-1e-10 and the printed lines (epochs, test metrics) are the same once timings are removed. Each run is
-bounded in time, and afterwards no process of it is left (torchrun's workers live in their own sessions,
-so they are looked for by their command line, which holds the run's unique --out folder).
+1e-10 and the printed lines (epochs, test metrics) are the same once timings are removed. A run stopped
+after epoch 2 (its last checkpoint removed) resumes under 2 processes, and in 1. Each run is bounded in
+time, and afterwards no process of it is left (torchrun's workers live in their own sessions, so they are
+looked for by their command line, which holds the run's unique folder).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,12 +32,12 @@ TIMEOUT = 90  # seconds per run; both take about 10 s together on 2 cores
 TIMING = re.compile(r"\s*\(\d+\.\d+s\)$")
 
 
-def minidl_train(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m minidl train ... --out OUT`` in a session of its own; kill all of it on timeout."""
+def minidl(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m minidl ARGS`` (which name ``folder``) in a session of its own; kill all of it on timeout."""
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT")}
-    command = [sys.executable, "-m", "minidl", *COMMAND, *extra, "--out", str(out)]
+    command = [sys.executable, "-m", "minidl", *args]
     process = subprocess.Popen(
-        command, cwd=out.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        command, cwd=folder.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
     )  # fmt: skip
     try:
@@ -44,9 +46,9 @@ def minidl_train(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         for pid in [*descendants(process.pid), process.pid]:
             os.kill(pid, signal.SIGKILL)
         process.communicate()
-        pytest.fail(f"minidl train {' '.join(extra)} took more than {TIMEOUT}s")
+        pytest.fail(f"minidl {' '.join(args)} took more than {TIMEOUT}s")
     finally:
-        left = processes_mentioning(str(out))
+        left = processes_mentioning(str(folder))
         for pid in left:  # started by this test (their command line names its folder)
             os.kill(pid, signal.SIGKILL)
     assert not left, f"processes left behind: {left}"
@@ -82,8 +84,8 @@ def metrics_without_seconds(path: Path) -> list[dict[str, str]]:
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     before = set(descendants(os.getpid()))
-    one = minidl_train(root / "one")
-    two = minidl_train(root / "two", "--nproc", "2")
+    one = minidl(root / "one", *COMMAND, "--out", str(root / "one"))
+    two = minidl(root / "two", *COMMAND, "--nproc", "2", "--out", str(root / "two"))
     assert set(descendants(os.getpid())) <= before  # nothing of either run is still below pytest
     return {"one": (root / "one", one), "two": (root / "two", two)}
 
@@ -119,3 +121,30 @@ def test_the_launcher_binds_loopback_only():
     command = torchrun_command(2, COMMAND, 29500)
     assert command[command.index("--master-addr") + 1] == LOOPBACK == "127.0.0.1"
     assert "--rdzv-endpoint" not in command and "--nnodes" in command
+
+
+def stopped_after_epoch_2(runs, name: str) -> Path:
+    """A copy of the two-process run as if it had been stopped after epoch 2 (its last checkpoint removed)."""
+    copy = runs["two"][0].with_name(name)
+    shutil.copytree(runs["two"][0], copy)
+    (copy / "checkpoints" / "epoch-0003.safetensors").unlink()
+    return copy
+
+
+def max_weight_difference(a: Path, b: Path) -> float:
+    one, two = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert one.keys() == two.keys()
+    return max((one[k] - two[k]).abs().max().item() for k in one)
+
+
+@pytest.mark.parametrize("nproc", [2, 1])
+def test_a_two_process_run_resumes(runs, nproc):
+    """Every rank loads the same checkpoint; with another process count the run is the same within 1e-10."""
+    folder = stopped_after_epoch_2(runs, f"resumed-{nproc}")
+    result = minidl(folder, "train", "--resume", str(folder), "--nproc", str(nproc))
+    assert "from epoch-0002.safetensors" in result.stdout
+    epoch_3 = [line for line in printed(runs["one"][1].stdout) if line.startswith(("epoch 3/3", "test: "))]
+    assert [line for line in printed(result.stdout) if line.startswith(("epoch ", "test: "))] == epoch_3
+    if nproc == 2:
+        assert max_weight_difference(folder, runs["two"][0]) == 0.0  # the same process count: bit for bit
+    assert max_weight_difference(folder, runs["one"][0]) <= 1e-10
