@@ -7,7 +7,7 @@ import argparse
 import torch
 
 from minidl.config import check_layer, resolve
-from minidl.data.csv import encode_labels, features_tensor, locate_columns, read_table
+from minidl.data.csv import check_fits, encode_labels, features_tensor, locate_columns, read_table
 from minidl.data.source import load_data
 from minidl.errors import DataError
 from minidl.train.report import metrics_lines
@@ -61,4 +61,6 @@ def csv_examples(
     x = features_tensor(table, features, saved.model[0].weight.data.dtype)
     if saved.task.is_classification:
         return x, encode_labels(table, t, saved.classes)
-    return x, torch.tensor(table.numbers(t), dtype=torch.float64).to(x.dtype)
+    y = torch.tensor(table.numbers(t), dtype=torch.float64).to(x.dtype)
+    check_fits(table, y, [t])
+    return x, y

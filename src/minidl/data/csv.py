@@ -78,6 +78,8 @@ class Table:
 def read_table(path: str | Path, *, header: bool = True) -> Table:
     """Read a CSV file into a ``Table``; blank lines are skipped, every row must have the same width."""
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise DataError(f"{path}: not a regular file (a pipe or a device is never read: it could wait forever)")
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
@@ -152,7 +154,20 @@ def load_csv(
 
 def features_tensor(table: Table, columns: list[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
     values = [[table.number(r, c, row[c]) for c in columns] for r, row in enumerate(table.rows)]
-    return torch.tensor(values, dtype=torch.float64).reshape(len(values), len(columns)).to(dtype)
+    x = torch.tensor(values, dtype=torch.float64).reshape(len(values), len(columns)).to(dtype)
+    check_fits(table, x, columns)
+    return x
+
+
+def check_fits(table: Table, x: torch.Tensor, columns: list[int]) -> None:
+    """A finite number too large for ``x``'s dtype (1e39 in float32) would become inf: name its cell."""
+    bad = (~torch.isfinite(x)).nonzero()
+    if len(bad):
+        r, c = (int(i) for i in bad[0]) if x.dim() == 2 else (int(bad[0]), 0)
+        cell = table.rows[r][columns[c]].strip()
+        raise DataError(
+            f"{table.where(r, columns[c])}: {cell!r} is too large for {str(x.dtype).removeprefix('torch.')}"
+        )
 
 
 def _targets(table: Table, t: int, task: str, dtype: torch.dtype) -> tuple[torch.Tensor, str, list[Label]]:
@@ -172,7 +187,9 @@ def _targets(table: Table, t: int, task: str, dtype: torch.dtype) -> tuple[torch
         integral = all(v == int(v) for v in values)
         distinct = len(set(values))
         if task == "regression" or (task == "auto" and not (integral and distinct <= MAX_AUTO_CLASSES)):
-            return torch.tensor(values, dtype=torch.float64).to(dtype), "regression", []
+            y = torch.tensor(values, dtype=torch.float64).to(dtype)
+            check_fits(table, y, [t])
+            return y, "regression", []
         labels = [int(v) if v == int(v) else v for v in values]
     classes = sorted(set(labels))
     if len(classes) < 2:

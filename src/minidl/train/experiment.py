@@ -53,6 +53,11 @@ class Experiment:
         self.standardizer = Standardizer().fit(self.data.train[0]) if config["data"]["standardize"] else None
         torch.manual_seed(config["seed"])
         self.loss_fn = build("loss", config["loss"]).to(device=device, dtype=dtype)  # weight buffers follow
+        reduction = getattr(self.loss_fn, "reduction", "mean")
+        if reduction not in ("mean", "sum"):  # one loss per element cannot drive the optimizer or be reported
+            raise ConfigError(
+                f"loss {config['loss']['name']!r}: reduction must be 'mean' or 'sum' to train, got {reduction!r}"
+            )
         if self.loss_fn.class_index_target and not self.task.is_classification:
             raise ConfigError(
                 f"loss {config['loss']['name']!r} needs class labels, but {self.data.name} has a regression target "
