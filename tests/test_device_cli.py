@@ -183,3 +183,13 @@ def test_evaluate_prints_what_a_float64_run_printed(tmp_path):
     again, printed, err = run(["evaluate", str(tmp_path / "r")])
     assert again == 0, err
     assert printed.splitlines() == [line for line in out.splitlines() if line.startswith("test:")]
+
+
+def test_figures_of_a_gpu_run_come_from_the_saved_model_on_the_cpu():
+    """On another device ``minidl train`` draws from the saved model read back on the CPU, evaluated on the
+    raw test split: the same metrics as the run's own evaluation (here both on the CPU)."""
+    trained, data = train_float64()
+    cpu = SavedModel.from_bytes(data)
+    again, want = cpu.evaluate(*trained.data.test), trained.evaluate("test")
+    assert again.loss == pytest.approx(want.loss, rel=1e-12) and again.accuracy == want.accuracy
+    assert torch.equal(again.metrics.confusion, want.metrics.confusion)

@@ -22,6 +22,7 @@ from minidl.train.experiment import Experiment
 from minidl.train.interrupt import TrainingInterrupted, stop_on_signals
 from minidl.train.report import metrics_lines
 from minidl.train.run_dir import MetricsLog, RunDir
+from minidl.train.saved_model import SavedModel
 from minidl.train.summary_md import summary_markdown
 
 DESCRIPTION = """\
@@ -154,12 +155,17 @@ def train_here(
     say(f"training time: {seconds:.2f}s")
 
     saved = experiment.saved_model()
-    run_dir.write("model.safetensors", saved.to_bytes())
+    model_bytes = saved.to_bytes()
+    run_dir.write("model.safetensors", model_bytes)
     figures = {}
     if args.plots:
         from minidl.plot.run import run_figures
 
-        figures = run_figures(experiment, saved, test, history)
+        drawn = (saved, test)
+        if context.device.type != "cpu":  # matplotlib reads CPU tensors: the saved model, read back, on the raw data
+            cpu = SavedModel.from_bytes(model_bytes)
+            drawn = (cpu, cpu.evaluate(*experiment.data.test))
+        figures = run_figures(experiment, *drawn, history)
         for name, png in figures.items():
             run_dir.write(name, png)
     run_dir.write("summary.md", summary_markdown(config, test, experiment.data.classes, history, list(figures)))

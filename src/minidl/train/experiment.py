@@ -6,7 +6,6 @@ Python API for reproducing a run: ``Experiment(json.load(open("runs/x/config.jso
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,10 +28,11 @@ from minidl.train.trainer import EpochResult, Evaluation, Trainer
 class Experiment:
     """Everything a run needs, built in a fixed order so the same config gives the same run.
 
-    Data first (each split from its own generator, on the CPU, in ``dtype``, then moved to the device),
-    then standardisation fitted on the training split, then ``torch.manual_seed(seed)`` and the loss, the
-    model's initial weights (drawn on the CPU, then moved: the same start on any device), the optimizer
-    (created after the move, so its state lives with the parameters) and the scheduler.
+    Data first (each split from its own generator, on the CPU, in ``dtype``: ``data`` stays there, and
+    ``split`` gives a standardised copy on the device), then standardisation fitted on the training split,
+    then ``torch.manual_seed(seed)`` and the loss, the model's initial weights (drawn on the CPU, then
+    moved: the same start on any device), the optimizer (created after the move, so its state lives with
+    the parameters) and the scheduler.
 
     ``context`` says where this process computes and, under torchrun, its rank; without one the run is a
     single process on the config's ``device``. With several ranks the trainer is a ``DistributedTrainer``
@@ -45,7 +45,8 @@ class Experiment:
             context if context is not None else DistContext(device=resolve_device(config.get("device", "cpu")))
         )
         device, dtype = self.context.device, resolve_dtype(config.get("dtype", "float32"))
-        self.data: DataBundle = _to_device(load_data(config["data"], config["seed"], dtype), device)
+        self.device = device
+        self.data: DataBundle = load_data(config["data"], config["seed"], dtype)  # raw, on the CPU (figures, reports)
         if self.data.source == "csv":  # record what "the last column" and "auto" turned out to be
             config["data"]["target"] = self.data.target_name
             config["data"]["task"] = "regression" if self.data.kind == "regression" else "classification"
@@ -88,9 +89,10 @@ class Experiment:
         return self.standardizer(x) if self.standardizer is not None else x
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The ``train``, ``val`` or ``test`` split, standardised; None where there is no such split."""
+        """The ``train``, ``val`` or ``test`` split, standardised (on the CPU: the same numbers for every device)
+        and copied to the device; None where there is no such split."""
         split = getattr(self.data, name)
-        return None if split is None else (self.inputs(split[0]), split[1])
+        return None if split is None else (self.inputs(split[0]).to(self.device), split[1].to(self.device))
 
     def fit(self, callbacks: Sequence[Any] = (), *, start: FitStart | None = None) -> list[EpochResult]:
         """Train for ``epochs`` epochs; ``callbacks`` hear about every epoch (see ``Trainer``).
@@ -144,12 +146,3 @@ class Experiment:
             feature_names=self.data.feature_names,
             target_name=self.data.target_name,
         )
-
-
-def _to_device(data: DataBundle, device: torch.device) -> DataBundle:
-    """The same splits on ``device`` (features and labels)."""
-
-    def move(split: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor] | None:
-        return None if split is None else (split[0].to(device), split[1].to(device))
-
-    return dataclasses.replace(data, train=move(data.train), val=move(data.val), test=move(data.test))
