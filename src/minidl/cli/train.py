@@ -55,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--nproc",
         type=positive_int,
         default=argparse.SUPPRESS,
+        metavar="N",
         help="data-parallel processes on this machine, started through torchrun on 127.0.0.1 (default 1)",
     )
     run = p.add_argument_group("run folder and output")
