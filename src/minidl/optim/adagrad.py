@@ -48,17 +48,16 @@ class Adagrad(Optimizer):
             raise ConfigError(f"Invalid initial_accumulator_value value: {group['initial_accumulator_value']}")
 
     def step(self) -> None:
-        for group in self.param_groups:
+        for index, group in enumerate(self.param_groups):
             lr, lr_decay, eps, weight_decay = group["lr"], group["lr_decay"], group["eps"], group["weight_decay"]
-            for p in group["params"]:
-                g = -p.grad if group["maximize"] else p.grad
-                state = self.state.setdefault(p, {})
+            for data, grad, state in self._targets(index):  # a flat buffer of parameters, or one parameter
+                g = -grad if group["maximize"] else grad
                 if not state:
                     state["step"] = 0.0
-                    state["sum"] = torch.full_like(p.data, group["initial_accumulator_value"])
+                    state["sum"] = torch.full_like(data, group["initial_accumulator_value"])
                 state["step"] += 1
                 if weight_decay != 0:
-                    g = g.add(p.data, alpha=weight_decay)
+                    g = g.add(data, alpha=weight_decay)
                 clr = lr / (1 + (state["step"] - 1) * lr_decay)
                 s = state["sum"].addcmul_(g, g, value=1)
-                p.data.addcdiv_(g, s.sqrt().add_(eps), value=-clr)
+                data.addcdiv_(g, s.sqrt().add_(eps), value=-clr)

@@ -46,24 +46,23 @@ class Adam(Optimizer):
                 raise ConfigError(f"Invalid beta parameter at index {i}: {beta}")
 
     def step(self) -> None:
-        for group in self.param_groups:
+        for index, group in enumerate(self.param_groups):
             lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-            for p in group["params"]:
-                g = -p.grad if group["maximize"] else p.grad
-                state = self.state.setdefault(p, {})
+            for data, grad, state in self._targets(index):  # a flat buffer of parameters, or one parameter
+                g = -grad if group["maximize"] else grad
                 if not state:
                     state["step"] = 0.0
-                    state["exp_avg"] = torch.zeros_like(p.data)
-                    state["exp_avg_sq"] = torch.zeros_like(p.data)
+                    state["exp_avg"] = torch.zeros_like(data)
+                    state["exp_avg_sq"] = torch.zeros_like(data)
                     if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = torch.zeros_like(p.data)
+                        state["max_exp_avg_sq"] = torch.zeros_like(data)
                 state["step"] += 1
                 t = state["step"]
                 if weight_decay != 0:
                     if self.decoupled_weight_decay:
-                        p.data.mul_(1 - lr * weight_decay)
+                        data.mul_(1 - lr * weight_decay)
                     else:
-                        g = g.add(p.data, alpha=weight_decay)
+                        g = g.add(data, alpha=weight_decay)
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 m.lerp_(g, 1 - beta1)
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
@@ -71,4 +70,4 @@ class Adam(Optimizer):
                     v = torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
                 step_size = lr / (1 - beta1**t)
                 denom = (v.sqrt() / (1 - beta2**t) ** 0.5).add_(eps)
-                p.data.addcdiv_(m, denom, value=-step_size)
+                data.addcdiv_(m, denom, value=-step_size)

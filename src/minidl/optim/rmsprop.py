@@ -51,23 +51,22 @@ class RMSprop(Optimizer):
             raise ConfigError(f"Invalid alpha value: {group['alpha']}")
 
     def step(self) -> None:
-        for group in self.param_groups:
+        for index, group in enumerate(self.param_groups):
             lr, alpha, eps, weight_decay, momentum = (
                 group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
             )  # fmt: skip
-            for p in group["params"]:
-                g = -p.grad if group["maximize"] else p.grad
-                state = self.state.setdefault(p, {})
+            for data, grad, state in self._targets(index):  # a flat buffer of parameters, or one parameter
+                g = -grad if group["maximize"] else grad
                 if not state:
                     state["step"] = 0.0
-                    state["square_avg"] = torch.zeros_like(p.data)
+                    state["square_avg"] = torch.zeros_like(data)
                     if momentum > 0:
-                        state["momentum_buffer"] = torch.zeros_like(p.data)
+                        state["momentum_buffer"] = torch.zeros_like(data)
                     if group["centered"]:
-                        state["grad_avg"] = torch.zeros_like(p.data)
+                        state["grad_avg"] = torch.zeros_like(data)
                 state["step"] += 1
                 if weight_decay != 0:
-                    g = g.add(p.data, alpha=weight_decay)
+                    g = g.add(data, alpha=weight_decay)
                 v = state["square_avg"].mul_(alpha).addcmul_(g, g, value=1 - alpha)
                 if group["centered"]:
                     g_avg = state["grad_avg"].lerp_(g, 1 - alpha)
@@ -76,6 +75,6 @@ class RMSprop(Optimizer):
                     d = v.sqrt().add_(eps)
                 if momentum > 0:
                     b = state["momentum_buffer"].mul_(momentum).addcdiv_(g, d)
-                    p.data.add_(b, alpha=-lr)
+                    data.add_(b, alpha=-lr)
                 else:
-                    p.data.addcdiv_(g, d, value=-lr)
+                    data.addcdiv_(g, d, value=-lr)

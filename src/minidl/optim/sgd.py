@@ -48,19 +48,18 @@ class SGD(Optimizer):
             raise ConfigError("Nesterov momentum requires a momentum and zero dampening")
 
     def step(self) -> None:
-        for group in self.param_groups:
+        for index, group in enumerate(self.param_groups):
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             weight_decay, nesterov = group["weight_decay"], group["nesterov"]
-            for p in group["params"]:
-                g = -p.grad if group["maximize"] else p.grad
+            for data, grad, state in self._targets(index):  # a flat buffer of parameters, or one parameter
+                g = -grad if group["maximize"] else grad
                 if weight_decay != 0:
-                    g = g.add(p.data, alpha=weight_decay)
+                    g = g.add(data, alpha=weight_decay)
                 if momentum != 0:
-                    state = self.state.setdefault(p, {})
                     buf = state.get("momentum_buffer")
                     if buf is None:
                         buf = state["momentum_buffer"] = g.clone()
                     else:
                         buf.mul_(momentum).add_(g, alpha=1 - dampening)
                     g = g.add(buf, alpha=momentum) if nesterov else buf
-                p.data.add_(g, alpha=-lr)
+                data.add_(g, alpha=-lr)
