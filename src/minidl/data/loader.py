@@ -49,6 +49,5 @@ class DataLoader:
         if self.shuffle:
             order = torch.randperm(len(x), generator=self.generator).to(x.device)
             x, y = x[order], y[order]
-        b = self.batch_size
-        for start in range(0, len(self) * b, b):
-            yield x[start : start + b], y[start : start + b]
+        n = len(self)  # batches; with drop_last the short one at the end is left out
+        yield from zip(x.split(self.batch_size)[:n], y.split(self.batch_size)[:n], strict=True)  # views, one call each

@@ -22,14 +22,15 @@ class ReLU(Module):
     """max(0, x); the gradient at 0 is 0, as in torch."""
 
     def __init__(self) -> None:
-        self._mask: torch.Tensor | None = None
+        self._output: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._mask = x > 0
-        return x * self._mask
+        self._output = x.relu()
+        return self._output
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        return grad_output * self._cached(self._mask)
+        # d relu/dx = 1 where y > 0, else 0: y.sign() is that mask, without a comparison to a Python number
+        return grad_output * self._cached(self._output).sign()
 
 
 class LeakyReLU(Module):
@@ -37,15 +38,18 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         self.negative_slope = _check_number("LeakyReLU", "negative_slope", negative_slope)
+        self._slope = torch.tensor(self.negative_slope, dtype=torch.float64)  # 0-dim: cheaper than a float per op
         self._mask: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._mask = x > 0
-        return torch.where(self._mask, x, x * self.negative_slope)
+        positive = x.relu()
+        self._mask = positive.sign()  # 1 where x > 0, else 0
+        return torch.add(positive, x.clamp(max=0), alpha=self.negative_slope)  # max(x, 0) + slope · min(x, 0)
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         mask = self._cached(self._mask)
-        return torch.where(mask, grad_output, grad_output * self.negative_slope)
+        # d/dx = 1 where x > 0, slope elsewhere: lerp from slope · g (mask 0) to g (mask 1), exact at both ends
+        return torch.lerp(grad_output * self._slope, grad_output, mask)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -56,17 +60,21 @@ class ELU(Module):
 
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = _check_number("ELU", "alpha", alpha)
-        self._input: torch.Tensor | None = None
+        self._alpha = torch.tensor(self.alpha, dtype=torch.float64)  # 0-dim: cheaper than a float per op
+        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._input = x
+        positive = x.relu()
         # expm1 of min(x, 0): the branch that is not taken never overflows
-        return torch.where(x > 0, x, self.alpha * torch.expm1(x.clamp(max=0)))
+        negative = torch.expm1(x.clamp(max=0))
+        self._cache = (positive.sign(), negative)  # the mask of x > 0, and eˣ − 1 where x ≤ 0 (0 elsewhere)
+        return torch.add(positive, negative, alpha=self.alpha)
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        x = self._cached(self._input)
-        # d/dx = 1 for x > 0, α eˣ for x ≤ 0 (so α at 0, as torch)
-        return torch.where(x > 0, grad_output, grad_output * (self.alpha * torch.exp(x.clamp(max=0))))
+        mask, negative = self._cached(self._cache)
+        # d/dx = 1 for x > 0, α eˣ = α(eˣ − 1) + α for x ≤ 0 (so α at 0, as torch)
+        g_alpha = grad_output * self._alpha
+        return torch.lerp(torch.addcmul(g_alpha, g_alpha, negative), grad_output, mask)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
@@ -84,7 +92,8 @@ class Tanh(Module):
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         y = self._cached(self._output)
-        return grad_output * (1 - y * y)  # d tanh(x)/dx = 1 - tanh(x)², from the cached output
+        # d tanh(x)/dx = 1 - tanh(x)², from the cached output: g(1 - y²) = g - (g y) y, no Python number
+        return torch.addcmul(grad_output, grad_output * y, y, value=-1)
 
 
 class Sigmoid(Module):
@@ -99,4 +108,6 @@ class Sigmoid(Module):
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         y = self._cached(self._output)
-        return grad_output * y * (1 - y)  # dσ/dx = σ(x)(1 - σ(x)), from the cached output
+        # dσ/dx = σ(x)(1 - σ(x)), from the cached output: g σ(1 - σ) = gσ - (gσ)σ, no Python number
+        g_y = grad_output * y
+        return torch.addcmul(g_y, g_y, y, value=-1)

@@ -68,11 +68,12 @@ class BCEWithLogitsLoss(Loss):
         self._check_floating(input, target)
         w = self._broadcast("weight", self.weight, input)
         pw = self._broadcast("pos_weight", self.pos_weight, input)
-        log_sigmoid = -(torch.clamp(-input, min=0) + torch.log1p(torch.exp(-input.abs())))  # −softplus(−x)
         if pw is None:
-            loss = (1 - target) * input - log_sigmoid
+            # (1 − y)x − log σ(x) = max(x, 0) − x·y + log(1 + e^(−|x|)): the same value, no Python number
+            loss = torch.addcmul(input.relu(), input, target, value=-1) + torch.log1p(torch.exp(-input.abs()))
             self._cache = (torch.sigmoid(input), target, w)
         else:
+            log_sigmoid = -(torch.clamp(-input, min=0) + torch.log1p(torch.exp(-input.abs())))  # −softplus(−x)
             log_weight = 1 + (pw - 1) * target
             loss = (1 - target) * input - log_weight * log_sigmoid
             self._cache = (torch.sigmoid(input), target, w, log_weight, pw * target)

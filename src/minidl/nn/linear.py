@@ -42,25 +42,31 @@ class Linear(Module):
         self._input: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (*, in_features) -> (*, out_features)
+        # x: (N, in_features) -> (N, out_features); leading dimensions (*, in_features) are flattened into N
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise ShapeError(f"{self._name()}: expected input of shape (N, {self.in_features}), got {tuple(x.shape)}")
-        x2 = x.reshape(-1, self.in_features)
+        x2 = x if x.dim() == 2 else x.reshape(-1, self.in_features)
         self._input = x2
-        if self.bias is None:
-            y = x2 @ self.weight.data.t()
-        else:
-            y = torch.addmm(self.bias.data, x2, self.weight.data.t())
-        return y.reshape(*x.shape[:-1], self.out_features)
+        w_t = self.weight.data.t()
+        y = x2 @ w_t if self.bias is None else torch.addmm(self.bias.data, x2, w_t)
+        return y if x.dim() == 2 else y.reshape(*x.shape[:-1], self.out_features)
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        g = self._accumulate(grad_output)  # dL/dW = gᵀ x, dL/db = Σ_n g, into the grads
+        grad_input = g @ self.weight.data  # dL/dx = g W
+        return grad_input if grad_output.dim() == 2 else grad_input.reshape(*grad_output.shape[:-1], self.in_features)
+
+    def backward_parameters(self, grad_output: torch.Tensor) -> None:
+        self._accumulate(grad_output)  # no g W: a first layer's input is data (a third of its backward's work)
+
+    def _accumulate(self, grad_output: torch.Tensor) -> torch.Tensor:
+        """Add dL/dW = gᵀ x and dL/db = Σ_n g into the grads; returns g as (N, out_features)."""
         x = self._cached(self._input)
-        g = grad_output.reshape(-1, self.out_features)
-        # dL/dW = gᵀ x, dL/db = Σ_n g, dL/dx = g W
+        g = grad_output if grad_output.dim() == 2 else grad_output.reshape(-1, self.out_features)
         self.weight.grad.addmm_(g.t(), x)
         if self.bias is not None:
             self.bias.grad += g.sum(0)
-        return (g @ self.weight.data).reshape(*grad_output.shape[:-1], self.in_features)
+        return g
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

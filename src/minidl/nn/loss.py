@@ -93,7 +93,10 @@ class MSELoss(Loss):
         return self._reduce(self._diff * self._diff)
 
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
-        return self._chain(2 * self._cached(self._diff), grad_output)  # d(x - y)²/dx = 2(x - y)
+        diff = self._cached(self._diff)
+        # d(x - y)²/dx = 2(x - y), and 1/N for the mean: one op, (x - y)·(2/N), as torch computes it
+        local = diff * (2 / max(diff.numel(), 1) if self.reduction == "mean" else 2)
+        return local if grad_output is None else local * grad_output
 
 
 class L1Loss(Loss):

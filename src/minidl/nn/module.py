@@ -38,6 +38,15 @@ class Module:
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
+    def backward_parameters(self, grad_output: torch.Tensor) -> None:
+        """``backward`` when nobody needs the gradient with respect to the input (it is the data).
+
+        Accumulates the same parameter gradients. A layer overrides it to skip the work of its grad_input
+        (autograd skips it the same way for an input that does not require grad); by default it runs
+        ``backward`` and drops the result, so every layer, a user's own included, supports it.
+        """
+        self.backward(grad_output)
+
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.forward(*inputs)
 
