@@ -172,10 +172,6 @@ def test_nproc_from_python_with_another_sys_argv_is_refused(tmp_path, monkeypatc
     assert code == 1 and "cannot tell the workers' command line" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/evaluate.py rebuilds built-in data in float32 for a float64 model (needs load_data(..., dtype))",
-)
 def test_evaluate_prints_what_a_float64_run_printed(tmp_path):
     flags = ["--dtype", "float64", "--epochs", "1", "--batch-size", "20", "--n-train", "60", "--n-test", "40"]
     code, out, err = run(["train", *flags, "--no-plots", "--quiet", "--out", str(tmp_path / "r")])

@@ -9,6 +9,7 @@ import torch
 from minidl.config import check_layer, resolve
 from minidl.data.csv import check_fits, encode_labels, features_tensor, locate_columns, read_table
 from minidl.data.source import load_data
+from minidl.device import resolve_dtype
 from minidl.errors import DataError
 from minidl.train.report import metrics_lines
 from minidl.train.run_dir import open_run
@@ -36,7 +37,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     config, saved = open_run(args.run_dir)
     if args.data is None:
         config = resolve(check_layer(config, f"{args.run_dir}/config.json"))
-        data = load_data(config["data"], config["seed"])
+        data = load_data(config["data"], config["seed"], resolve_dtype(config["dtype"]))  # the run's own dtype
         split = getattr(data, args.split)
         if split is None:
             raise DataError(f"run {args.run_dir} has no {args.split} split (val_fraction is 0)")
