@@ -158,6 +158,18 @@ def evaluate_model_file(tmp, runs):
     return ["evaluate", "run"]
 
 
+def pipe(tmp: Path, name: str) -> str:
+    os.mkfifo(tmp / name)  # reading it would wait for a writer forever
+    return name
+
+
+def model_pipe(tmp, runs):
+    run = copy_run(tmp, runs)
+    (run / "model.safetensors").unlink()
+    pipe(run, "model.safetensors")
+    return ["evaluate", "run"]
+
+
 def corrupt_config_json(tmp, runs):
     run = copy_run(tmp, runs)
     (run / "config.json").write_text('{"seed": 0,')
@@ -267,6 +279,10 @@ CASES = [
      r"model run/model\.safetensors: absurd safetensors header length", 1),
     ("evaluate-torch-save-model", evaluate_model_file,
      r"model run/model\.safetensors: looks like a zip archive", 1),
+    ("evaluate-model-is-a-pipe", model_pipe,
+     r"model run/model\.safetensors: is not a regular file", 1),
+    ("dataset-is-a-pipe", lambda t, r: [*TRAIN, "--dataset", pipe(t, "d.csv")],
+     r"d\.csv: not a regular file \(a pipe or a device is never read", 1),
     ("evaluate-corrupt-config-json", corrupt_config_json,
      r"run/config\.json: not valid JSON", 1),
     ("resume-without-checkpoints", no_checkpoints,

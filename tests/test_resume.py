@@ -225,3 +225,30 @@ def test_divergence_names_the_step_and_the_first_layer_and_restores_the_epoch_st
     )
     assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())  # the last good weights
     assert trainer.history == []
+
+
+def test_a_stop_after_a_bad_step_raises_divergence_and_saves_nothing(tmp_path):
+    """SIGINT-style stop at step 3, after the weights went non-finite at step 2: no checkpoint of that state."""
+    from minidl.nn import Linear, MSELoss, ReLU, Sequential
+    from minidl.optim import SGD
+    from minidl.train import Checkpointer
+
+    class StopAt(Callback):
+        step_every = 1
+
+        def __init__(self, trainer: Trainer) -> None:
+            self.trainer, self.steps = trainer, 0
+
+        def on_steps(self, steps: int) -> None:
+            self.steps += steps
+            if self.steps == 3:
+                self.trainer.interrupt.signum = signal.SIGINT
+
+    torch.manual_seed(0)
+    model = Sequential(Linear(2, 4), ReLU(), Linear(4, 1))
+    trainer = Trainer(model, MSELoss(), SGD(model.parameters(), lr=1e30))
+    trainer.callbacks = [StopAt(trainer)]
+    trainer.checkpointer = Checkpointer(tmp_path, every=1)
+    with torch.no_grad(), pytest.raises(DivergenceError, match="at epoch 1, step 2 of 4"):
+        trainer.fit(torch.randn(32, 2), torch.randn(32), epochs=2, batch_size=8)
+    assert not (tmp_path / "checkpoints").exists()

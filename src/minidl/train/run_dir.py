@@ -159,7 +159,7 @@ def open_run(path: str | Path) -> tuple[dict[str, Any], SavedModel]:
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"run folder {path}: no such folder")
-    missing = [name for name in ("config.json", "model.safetensors") if not (path / name).is_file()]
+    missing = [name for name in ("config.json", "model.safetensors") if not (path / name).exists()]
     if missing:
         raise ConfigError(f"run folder {path}: missing {' and '.join(missing)} (did the run finish?)")
     data = read_regular_file(path / "config.json", "config")
