@@ -164,12 +164,16 @@ def test_nproc_launches_torchrun_with_the_command_line_less_nproc(tmp_path, monk
     assert not (tmp_path / "r").exists()  # the workers make the folder, not the launcher
 
 
-def test_nproc_from_python_with_another_sys_argv_is_refused(tmp_path, monkeypatch):
+def test_nproc_from_python_hands_the_workers_the_given_argv(tmp_path, monkeypatch):
+    """``main([...])`` records its argv, so --nproc works whatever sys.argv holds."""
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.setattr(sys, "argv", ["pytest", "-q"])
-    monkeypatch.setattr(cli_train, "launch", lambda *a, **k: pytest.fail("torchrun was started"))
-    code, _, err = run(["train", "--nproc", "2", "--out", str(tmp_path / "r")])
-    assert code == 1 and "cannot tell the workers' command line" in err
+    seen = []
+    monkeypatch.setattr(cli_train, "launch", lambda nproc, argv, **k: seen.append((nproc, argv)) or 0)
+    argv = ["train", "--nproc", "2", "--epochs", "1", "--out", str(tmp_path / "r")]
+    code, _, err = run(argv)
+    assert code == 0, err
+    assert seen == [(2, ["train", "--epochs", "1", "--out", str(tmp_path / "r")])]
 
 
 def test_evaluate_prints_what_a_float64_run_printed(tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import sys
 import time
@@ -16,7 +15,6 @@ from minidl.cli.resume import DEFAULT_EVERY, DEFAULT_KEEP, Resume, plan_resume
 from minidl.config import to_json
 from minidl.distributed import DistContext, init_from_env, parallel_device
 from minidl.distributed_launch import launch
-from minidl.errors import ConfigError
 from minidl.train.checkpointer import Checkpointer
 from minidl.train.experiment import Experiment
 from minidl.train.interrupt import TrainingInterrupted, stop_on_signals
@@ -190,25 +188,5 @@ def without_nproc(argv: list[str]) -> list[str]:
 
 
 def command_line(args: argparse.Namespace) -> list[str]:
-    """The arguments this command was started with, given again to every worker (which ignore --nproc).
-
-    ``args.argv`` where ``main`` recorded it; else ``sys.argv[1:]``, used only if it parses to ``args``
-    (a ``main([...])`` call from Python has other ``sys.argv``).
-    """
-    argv = getattr(args, "argv", None)
-    if argv is not None:
-        return list(argv)
-    from minidl.cli.main import build_parser
-
-    argv = sys.argv[1:]
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            again = vars(build_parser().parse_args(argv))
-    except SystemExit:
-        again = None
-    if again != vars(args):
-        raise ConfigError(
-            "--nproc: cannot tell the workers' command line from sys.argv; run "
-            "`torchrun --nproc-per-node N -m minidl train ...` or minidl.distributed_launch.launch(N, argv)"
-        )
-    return argv
+    """The arguments this command was started with (recorded by ``main``), given again to every worker."""
+    return list(args.argv)
