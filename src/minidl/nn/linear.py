@@ -40,6 +40,7 @@ class Linear(Module):
             bound = 1 / math.sqrt(in_features)
             init.uniform_(self.bias, -bound, bound)
         self._input: torch.Tensor | None = None
+        self._ones: torch.Tensor | None = None  # (N,) ones for the bias grad gᵀ 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, in_features) -> (N, out_features); leading dimensions (*, in_features) are flattened into N
@@ -60,12 +61,16 @@ class Linear(Module):
         self._accumulate(grad_output)  # no g W: a first layer's input is data (a third of its backward's work)
 
     def _accumulate(self, grad_output: torch.Tensor) -> torch.Tensor:
-        """Add dL/dW = gᵀ x and dL/db = Σ_n g into the grads; returns g as (N, out_features)."""
+        """Add dL/dW = gᵀ x and dL/db = Σ_n g = gᵀ 1 into the grads; returns g as (N, out_features)."""
         x = self._cached(self._input)
         g = grad_output if grad_output.dim() == 2 else grad_output.reshape(-1, self.out_features)
-        self.weight.grad.addmm_(g.t(), x)
+        g_t = g.t()
+        self.weight.grad.addmm_(g_t, x)
         if self.bias is not None:
-            self.bias.grad += g.sum(0)
+            ones = self._ones
+            if ones is None or ones.shape[0] != g.shape[0] or ones.dtype != g.dtype or ones.device != g.device:
+                ones = self._ones = g.new_ones(g.shape[0])  # kept: one op (addmv_) instead of sum + add_
+            self.bias.grad.addmv_(g_t, ones)
         return g
 
     def extra_repr(self) -> str:

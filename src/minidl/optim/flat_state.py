@@ -35,6 +35,7 @@ class FlatState:
         self.params = params
         self.tensors: dict[str, Any] = {}  # what the update rule keeps for the whole group, "step" included
         self.active = group is not None
+        self.stepped = False  # a flat step ran since the state was last (re)set: its tensors exist
         self._entries: list[dict[str, Any]] = []  # each parameter's Optimizer.state entry, holding views
         self._linked: set[str] = set()  # the names those entries hold views of
 
@@ -47,6 +48,7 @@ class FlatState:
     def publish(self, state: dict[Parameter, dict[str, Any]]) -> None:
         """After a flat step: each parameter's entry in ``state`` gets views of new flat tensors, and the step."""
         tensors = self.tensors
+        self.stepped = True
         if self._linked != tensors.keys():
             views = {name: self.group.views(t) for name, t in tensors.items() if isinstance(t, torch.Tensor)}
             self._entries = [state.setdefault(p, {}) for p in self.params]
@@ -65,7 +67,7 @@ class FlatState:
         state and some without, different names or step counts, another shape or dtype) leaves these
         parameters to the per-parameter path, which uses the loaded tensors as they are.
         """
-        self.tensors, self._entries, self._linked = {}, [], set()
+        self.tensors, self._entries, self._linked, self.stepped = {}, [], set(), False
         if not self.active:
             return
         entries = [state.get(p) or {} for p in self.params]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -93,11 +94,14 @@ class Optimizer:
         """
         for flat in self._flat[index]:
             if flat.usable():
-                yield flat.group.data, flat.group.grad, flat.tensors
+                with _normal_tensors(not flat.stepped):  # the step that makes the state
+                    yield flat.group.data, flat.group.grad, flat.tensors
                 flat.publish(self.state)
             else:
                 for p in flat.params:
-                    yield p.data, p.grad, self.state.setdefault(p, {})
+                    state = self.state.setdefault(p, {})
+                    with _normal_tensors(not state):
+                        yield p.data, p.grad, state
 
     def step(self) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not implement step")
@@ -149,7 +153,8 @@ class Optimizer:
             p = by_saved_id.get(int(key))
             if p is None:
                 raise StateDictError(f"{name}.load_state_dict: state for unknown parameter {key}")
-            new_state[p] = {k: _cast_like(value, p.data, k) for k, value in entry.items()}
+            with _normal_tensors(True):
+                new_state[p] = {k: _cast_like(value, p.data, k) for k, value in entry.items()}
         known = set(self.defaults) | {"initial_lr"}
         merged = [
             {**own, **{k: copy.deepcopy(v) for k, v in saved.items() if k in known}}
@@ -158,9 +163,10 @@ class Optimizer:
         for group in merged:
             self._validate(group)
         self.state = new_state
-        for flats in self._flat:
-            for flat in flats:
-                flat.adopt(new_state)  # into the flat state tensors, or per parameter from now on
+        with _normal_tensors(True):
+            for flats in self._flat:
+                for flat in flats:
+                    flat.adopt(new_state)  # into the flat state tensors, or per parameter from now on
         for own, group in zip(self.param_groups, merged, strict=True):
             own.update(group)  # in place: whoever holds a group (a scheduler) sees the loaded values
 
@@ -170,6 +176,15 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join([*lines, ")"])
+
+
+def _normal_tensors(fresh: bool) -> AbstractContextManager:
+    """Where state tensors are made: never inside ``torch.inference_mode`` (where the Trainer steps).
+
+    A tensor born there could never be updated in place outside it, so a user's own loop after
+    ``Trainer.fit`` would fail on the optimizer's state. Views and in-place updates are fine in there.
+    """
+    return torch.inference_mode(False) if fresh and torch.is_inference_mode_enabled() else nullcontext()
 
 
 def _cast_like(value: Any, param: torch.Tensor, name: str) -> Any:
