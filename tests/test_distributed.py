@@ -28,8 +28,8 @@ from minidl.distributed import (
     init_from_env,
     shard_bounds,
 )
-from minidl.distributed_launch import launch
-from minidl.distributed_trainer import DistributedTrainer
+from minidl.distributed.launch import launch
+from minidl.distributed.trainer import DistributedTrainer
 from minidl.errors import ConfigError
 from minidl.train import Callback, Trainer
 

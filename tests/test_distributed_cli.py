@@ -24,7 +24,7 @@ import pytest
 from safetensors.torch import load_file
 
 from minidl.cli.main import main
-from minidl.distributed_launch import LOOPBACK, descendants, is_alive
+from minidl.distributed.launch import LOOPBACK, descendants, is_alive
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = [
@@ -119,7 +119,7 @@ def test_two_processes_write_the_same_run_folder(runs):
 
 
 def test_the_launcher_binds_loopback_only():
-    from minidl.distributed_launch import torchrun_command
+    from minidl.distributed.launch import torchrun_command
 
     command = torchrun_command(2, COMMAND, 29500)
     assert command[command.index("--master-addr") + 1] == LOOPBACK == "127.0.0.1"

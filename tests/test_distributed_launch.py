@@ -16,7 +16,7 @@ import torch
 import minidl.device
 from minidl.cli.train import without_nproc
 from minidl.distributed import init_from_env, parallel_device
-from minidl.distributed_launch import (
+from minidl.distributed.launch import (
     LOOPBACK,
     descendants,
     free_port,

@@ -14,7 +14,7 @@ from minidl.cli.progress import progress_for
 from minidl.cli.resume import DEFAULT_EVERY, DEFAULT_KEEP, Resume, plan_resume
 from minidl.config import to_json
 from minidl.distributed import DistContext, init_from_env, parallel_device
-from minidl.distributed_launch import launch
+from minidl.distributed.launch import launch
 from minidl.train.checkpointer import Checkpointer
 from minidl.train.experiment import Experiment
 from minidl.train.interrupt import TrainingInterrupted, stop_on_signals

@@ -15,7 +15,7 @@ from minidl.data.source import DataBundle, load_data
 from minidl.data.standardize import Standardizer
 from minidl.device import resolve_device, resolve_dtype
 from minidl.distributed import DistContext
-from minidl.distributed_trainer import DistributedTrainer
+from minidl.distributed.trainer import DistributedTrainer
 from minidl.errors import CheckpointError, ConfigError, MinidlError
 from minidl.train.checkpoint import Checkpoint
 from minidl.train.components import build, build_model, output_activation

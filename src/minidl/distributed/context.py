@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 
 from minidl.device import resolve_device
-from minidl.distributed_flat import flat_gradients
+from minidl.distributed.flat_grads import flat_gradients
 from minidl.errors import ConfigError
 from minidl.nn.module import Module
 from minidl.nn.parameter import Parameter

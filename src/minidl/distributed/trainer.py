@@ -14,7 +14,13 @@ from typing import Any
 
 import torch
 
-from minidl.distributed import DistContext, all_reduce_gradients, all_reduce_sum, broadcast_parameters, shard_bounds
+from minidl.distributed.context import (
+    DistContext,
+    all_reduce_gradients,
+    all_reduce_sum,
+    broadcast_parameters,
+    shard_bounds,
+)
 from minidl.errors import ConfigError
 from minidl.nn.loss import Loss
 from minidl.nn.module import Module
