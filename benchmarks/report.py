@@ -5,9 +5,11 @@ from __future__ import annotations
 NAMES = {
     "minidl": "minidl",
     "minidl-trainer": "minidl (Trainer, as `minidl train`)",
+    "minidl-step": "minidl (Trainer's step)",
     "minidl-loop": "minidl (user loop)",
     "torch": "torch.nn + autograd + torch.optim",
 }
+MINIDL_ROW = {1: "minidl-trainer", 2: "minidl-trainer", 3: "minidl-step"}  # what "minidl" ran, by case
 
 
 def _fmt(value: float) -> str:
@@ -73,7 +75,7 @@ def write_report(data: dict) -> str:
         for fw, s in p["summary"].items():
             acc = f"{s['test_accuracy']:.3f}" if "test_accuracy" in s else ""
             runs = ", ".join(_fmt(v) for v in s["all"])
-            name = "minidl-trainer" if fw == "minidl" and p["case"] in (1, 2) else fw
+            name = MINIDL_ROW.get(p["case"], fw) if fw == "minidl" else fw
             lines.append(
                 f"| {label} | {NAMES[name]} | {s['threads']} | {p['reps']} | **{_fmt(s['median'])}** {p['unit']} "
                 f"| {runs} | {s['speedup_vs_torch']:.2f}× ({s.get('speedup_of_medians', s['speedup_vs_torch']):.2f}×) "
