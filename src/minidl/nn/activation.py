@@ -29,8 +29,9 @@ class ReLU(Module):
         return self._output
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        # d relu/dx = 1 where y > 0, else 0: y.sign() is that mask, without a comparison to a Python number
-        return grad_output * self._cached(self._output).sign()
+        # d relu/dx = 1 where y > 0, else 0: y.sign() is that mask, without a comparison to a Python number;
+        # it is a new tensor, so it takes the product in place (one allocation less on large batches)
+        return self._cached(self._output).sign().mul_(grad_output)
 
 
 class LeakyReLU(Module):
