@@ -53,4 +53,8 @@ def training_png(history: Sequence[EpochResult], *, title: str) -> bytes:
         ax.set_ylabel("lr")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=9)
+    from matplotlib.ticker import MaxNLocator  # matplotlib is imported only when drawing
+
+    for ax in figure.axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     return png_bytes(figure)
