@@ -7,6 +7,10 @@ written here, so src/minidl is untouched. Run from the repository root::
     .venv/bin/python -m benchmarks.prototypes --count    # aten ops per step for each variant
 
 The variants run round-robin (A B C … A B C …) so that machine noise hits every variant alike.
+
+Phase 1 of issue 6 wrote these against the layers and optimizers of that time; phase 2 moved the changes
+into src/minidl, so the subclasses now sit on top of the integrated code and row 0 measures today's
+library (with the user loop, ``model.backward``). The history is in docs/performance.md.
 """
 
 from __future__ import annotations
