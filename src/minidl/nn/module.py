@@ -39,11 +39,10 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def backward_parameters(self, grad_output: torch.Tensor) -> None:
-        """``backward`` when nobody needs the gradient with respect to the input (it is the data).
+        """``backward``'s parameter gradients, for an input that needs none (the data), returning nothing.
 
-        Accumulates the same parameter gradients. A layer overrides it to skip the work of its grad_input
-        (autograd skips it the same way for an input that does not require grad); by default it runs
-        ``backward`` and drops the result, so every layer, a user's own included, supports it.
+        By default ``backward`` with its result dropped, so every layer supports it; a layer may skip its
+        grad_input's work (as autograd does for an input that does not require grad).
         """
         self.backward(grad_output)
 
