@@ -29,6 +29,9 @@ class Row:
     theirs: Callable[[], tnn.Module]
     shape: tuple[int, ...] | None = None  # the input's shape after the batch dimension; None: any width
     min_batch: int = 1  # BatchNorm1d needs more than one value per channel
+    # BatchNorm over 2 samples is ill-conditioned (each sample is ±1 after normalisation), so in float32 a
+    # different operation order than torch's shows at ~2e-5 relative; float64 still checks batch 2 at 1e-10
+    min_batch_float32: int = 1
 
 
 def _seq_ours() -> mnn.Module:
@@ -84,14 +87,20 @@ LAYERS = [
     Row("Flatten-middle", *twin("Flatten", 1, 2), (2, 3, 2)),
     Row("Dropout", *twin("Dropout", 0.3)),
     Row("Dropout-0", *twin("Dropout", 0.0)),
-    Row("BatchNorm1d", *twin("BatchNorm1d", 4), (4,), min_batch=2),
+    Row("BatchNorm1d", *twin("BatchNorm1d", 4), (4,), min_batch=2, min_batch_float32=4),
     Row("BatchNorm1d-3d", *twin("BatchNorm1d", 3), (3, 5)),
-    Row("BatchNorm1d-noaffine", *twin("BatchNorm1d", 4, affine=False), (4,), min_batch=2),
-    Row("BatchNorm1d-nobias", *twin("BatchNorm1d", 4, bias=False), (4,), min_batch=2),
-    Row("BatchNorm1d-cumulative", *twin("BatchNorm1d", 4, momentum=None), (4,), min_batch=2),
-    Row("BatchNorm1d-nostats", *twin("BatchNorm1d", 4, track_running_stats=False), (4,), min_batch=2),
+    Row("BatchNorm1d-noaffine", *twin("BatchNorm1d", 4, affine=False), (4,), min_batch=2, min_batch_float32=4),
+    Row("BatchNorm1d-nobias", *twin("BatchNorm1d", 4, bias=False), (4,), min_batch=2, min_batch_float32=4),
+    Row("BatchNorm1d-cumulative", *twin("BatchNorm1d", 4, momentum=None), (4,), min_batch=2, min_batch_float32=4),
+    Row(
+        "BatchNorm1d-nostats",
+        *twin("BatchNorm1d", 4, track_running_stats=False),
+        (4,),
+        min_batch=2,
+        min_batch_float32=4,
+    ),
     Row("Sequential", _seq_ours, _seq_theirs, (3,)),
-    Row("Sequential-mixed", _mixed_ours, _mixed_theirs, (4,), min_batch=2),
+    Row("Sequential-mixed", _mixed_ours, _mixed_theirs, (4,), min_batch=2, min_batch_float32=4),
 ]
 IDS = [row.name for row in LAYERS]
 
@@ -110,7 +119,7 @@ def _pair(row: Row, dtype: torch.dtype):
 @given(batch=st.integers(1, 17), width=st.integers(1, 9), seed=st.integers(0, 2**31 - 1))
 def test_matches_torch(row, dtype, tol, batch, width, seed):
     ours, theirs = _pair(row, dtype)
-    batch = max(batch, row.min_batch)
+    batch = max(batch, row.min_batch if dtype == torch.float64 else max(row.min_batch, row.min_batch_float32))
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, *(row.shape or (width,)), generator=gen, dtype=torch.float64).to(dtype) * 3
     torch.manual_seed(seed)
