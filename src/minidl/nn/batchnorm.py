@@ -13,7 +13,7 @@ class BatchNorm1d(Module):
     """y = (x − μ) / √(σ² + eps) · weight + bias per channel, for inputs (N, C) or (N, C, L).
 
     Train mode uses the batch mean μ and biased variance σ² over N (and L), and updates the buffers as
-    torch.nn.BatchNorm1d: running ← (1 − m)·running + m·batch, with the *unbiased* batch variance for
+    PyTorch's BatchNorm1d: running ← (1 − m)·running + m·batch, with the *unbiased* batch variance for
     running_var, and m = 1 / num_batches_tracked when ``momentum`` is None (a cumulative average).
     Eval mode uses running_mean and running_var (the batch's if ``track_running_stats=False``).
     ``bias=False`` (with ``affine=True``) learns a scale only, as in recent torch. State dict keys are

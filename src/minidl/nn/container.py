@@ -10,7 +10,7 @@ from minidl.nn.module import Module
 
 
 class Sequential(Module):
-    """``Sequential(m0, m1, ...)``: submodules are named ``0``, ``1``, … as in torch.nn."""
+    """``Sequential(m0, m1, ...)``: submodules are named ``0``, ``1``, … as in PyTorch."""
 
     def __init__(self, *modules: Module) -> None:
         for index, module in enumerate(modules):

@@ -10,7 +10,7 @@ from minidl.nn.softmax import log_softmax
 
 
 class CrossEntropyLoss(Loss):
-    """Cross-entropy of logits x (N, C) against class indices t (N,), as torch.nn.CrossEntropyLoss.
+    """Cross-entropy of logits x (N, C) against class indices t (N,), as PyTorch's nn.CrossEntropyLoss.
 
     With log p = x − logsumexp(x) (the maximum subtracted first), class weights w (default 1),
     smoothing ε and valid rows (t_i ≠ ignore_index)::

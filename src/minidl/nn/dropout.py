@@ -13,7 +13,7 @@ class Dropout(Module):
 
     In eval mode (``model.eval()``) it is the identity. The mask drawn in forward is the one backward
     uses. ``generator`` is a ``torch.Generator``, or an int seed for a new CPU generator of its own, or
-    None to draw from torch's global RNG exactly as ``torch.nn.Dropout`` does (the same
+    None to draw from torch's global RNG exactly as PyTorch's ``nn.Dropout`` does (the same
     ``torch.manual_seed`` then gives the same mask). The generator is kept as the ``generator``
     attribute so its state can be saved and restored.
     """

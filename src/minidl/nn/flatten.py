@@ -9,7 +9,7 @@ from minidl.nn.module import Module
 
 
 class Identity(Module):
-    """y = x; accepts and ignores any constructor arguments, as torch.nn.Identity."""
+    """y = x; accepts and ignores any constructor arguments, as PyTorch's nn.Identity."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         self._shape: torch.Size | None = None

@@ -1,4 +1,4 @@
-"""Weight initialisation with torch.nn.init's formulas, so the same seed gives the same weights.
+"""Weight initialisation with PyTorch's nn.init formulas, so the same seed gives the same weights.
 
 Each function fills a tensor in place from torch's global generator (or ``generator``) and returns it.
 A ``Parameter`` may be passed for the tensor; its ``data`` is filled.

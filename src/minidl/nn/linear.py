@@ -15,8 +15,8 @@ from minidl.nn.parameter import Parameter
 class Linear(Module):
     """Affine map ``y = x Wᵀ + b`` with ``weight`` of shape (out_features, in_features).
 
-    Initialised as torch.nn.Linear (weight, then bias, uniform in ±1/√in_features, drawn in the same
-    order), so the same ``torch.manual_seed`` gives the same weights in minidl and torch.nn.
+    Initialised as PyTorch's nn.Linear (weight, then bias, uniform in ±1/√in_features, drawn in the same
+    order), so the same ``torch.manual_seed`` gives the same weights in minidl and PyTorch.
     """
 
     def __init__(
