@@ -4,46 +4,30 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+def _number(kind: type, noun: str, low: float, strict: bool) -> Callable[[str], float | int]:
+    """A parser of ``kind`` values that are finite and ``> low`` (strict) or ``>= low``."""
+    bound = f"{'>' if strict else '>='} {low:g}"
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            what = "a finite number" if kind is float else "an integer"
+            raise argparse.ArgumentTypeError(f"must be {what} {bound}, got {text}")
+        return value
+
+    return parse
 
 
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return value
+positive_float = _number(float, "a number", 0, strict=True)
+non_negative_float = _number(float, "a number", 0, strict=False)
+positive_int = _number(int, "an integer", 1, strict=False)
+non_negative_int = _number(int, "an integer", 0, strict=False)
 
 
 class Parser(argparse.ArgumentParser):
