@@ -27,17 +27,6 @@ from minidl.errors import ConfigError
 from minidl.nn.module import Module
 from minidl.nn.parameter import Parameter
 
-__all__ = [
-    "DistContext",
-    "all_reduce_gradients",
-    "all_reduce_sum",
-    "broadcast_parameters",
-    "flat_gradients",
-    "init_from_env",
-    "parallel_device",
-    "shard_bounds",
-]
-
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
