@@ -7,7 +7,7 @@ run.py to WEIGHTS), use the same data tensors and the same batches (minidl's see
 slices views out of one shuffled copy per epoch), and the same number of threads.
 
 Frameworks: ``minidl`` (cases 1-2: ``minidl.train.Trainer.fit`` under ``torch.no_grad()``, exactly as
-``minidl train`` runs it; case 3: the Trainer's step, ``Trainer._train_step``, which is what ``fit`` runs
+``minidl train`` runs it; case 3: the Trainer's step, ``Trainer.train_step``, which is what ``fit`` runs
 per batch; case 4: ``model(x)``), ``minidl-loop`` (the loop a user writes: ``model(x)``, loss,
 ``zero_grad``, ``model.backward(loss.backward())``, ``step``) and ``torch`` (torch.nn + torch.autograd +
 torch.optim, written idiomatically).
@@ -205,7 +205,7 @@ def _big_setup(framework: str, weights: str):
     load_weights(model, weights)
     optimizer = require("minidl.optim", "SGD")(model.parameters(), lr=0.01)
     trainer = Trainer(model, loss_fn, optimizer)  # its step: inference mode, no gradient for the data
-    return model, loss_fn, optimizer, lambda model, loss_fn, optimizer, xb, yb: trainer._train_step(xb, yb)[0]
+    return model, loss_fn, optimizer, lambda model, loss_fn, optimizer, xb, yb: trainer.train_step(xb, yb)[0]
 
 
 def big_case(framework: str, weights: str, steps: int, warmup: int) -> dict:

@@ -21,7 +21,7 @@ from minidl.experiment.run_dir import MetricsLog, RunDir
 from minidl.experiment.run_summary import summary_markdown
 from minidl.experiment.saved_model import SavedModel
 from minidl.train.checkpointer import Checkpointer
-from minidl.train.interrupt import TrainingInterrupted, stop_on_signals
+from minidl.train.interrupt import StopOnSignal, TrainingInterrupted, stop_on_signals
 
 DESCRIPTION = """\
 Train an MLP. With no flags: the EE-559 disk experiment, 2-25-25-25-1, MSE, SGD lr 0.01, batch size 1,
@@ -135,15 +135,15 @@ def train_here(
         every=DEFAULT_EVERY if every is None else every,
         keep=DEFAULT_KEEP if keep is None else keep,
         metadata={"config": config, "data_seed": config["seed"]},
+        last=resume.path if resume is not None else None,
     )
-    checkpointer.last = resume.path if resume is not None else None
-    experiment.trainer.checkpointer = checkpointer
-    callbacks = [*progress_for(config["epochs"], quiet=args.quiet), MetricsLog(run_dir)]
+    callbacks = [*progress_for(config["epochs"], quiet=args.quiet), MetricsLog(run_dir), checkpointer]
+    on_signal = StopOnSignal()  # last: it names the checkpoint written where a signal stopped the run
+    signals = contextlib.nullcontext() if context.distributed else stop_on_signals(on_signal)
     start_time = time.perf_counter()
-    signals = stop_on_signals(experiment.trainer.interrupt) if not context.distributed else contextlib.nullcontext()
     try:
         with signals:
-            history = experiment.fit(callbacks, start=start)
+            history = experiment.fit([*callbacks, on_signal], start=start)
     except TrainingInterrupted as stop:
         print(f"minidl train: {stop}; resume with: minidl train --resume {run_dir.path}", file=sys.stderr)
         return stop.exit_code
