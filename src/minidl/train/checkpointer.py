@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from minidl.checks import is_int
 from minidl.errors import ConfigError
 from minidl.persist.checkpoint import Checkpoint
 from minidl.persist.checkpoint_folder import CheckpointManager
@@ -38,7 +39,7 @@ class Checkpointer(Callback):
         metadata: dict[str, Any] | None = None,
         last: Path | None = None,
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        if not is_int(every) or every < 0:
             raise ConfigError(f"checkpoint_every must be an integer >= 0, got {every!r}")
         self.manager = CheckpointManager(run_dir, keep)
         self.every = every

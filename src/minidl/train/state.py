@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from minidl.checks import is_int
 from minidl.errors import CheckpointError
 from minidl.persist.checkpoint import Checkpoint
 from minidl.persist.rng import CUDA, GLOBAL, capture_rng_states, module_generators
@@ -84,8 +85,8 @@ def fit_start(checkpoint: Checkpoint) -> FitStart:
     """Where the run continues after ``checkpoint``; malformed progress metadata is a ``CheckpointError``."""
     meta = checkpoint.metadata
     epoch, step = meta.get("epoch"), meta.get("step")
-    mid_epoch_ok = step is None or (_is_int(step) and step >= 0 and _is_int(epoch) and epoch >= 1)
-    if not _is_int(epoch) or epoch < 0 or not mid_epoch_ok:
+    mid_epoch_ok = step is None or (is_int(step) and step >= 0 and is_int(epoch) and epoch >= 1)
+    if not is_int(epoch) or epoch < 0 or not mid_epoch_ok:
         raise CheckpointError(f"invalid training progress: epoch {epoch!r:.40}, step {step!r:.40}")
     callbacks = meta.get("callbacks", {})
     if not isinstance(callbacks, dict) or not all(isinstance(v, dict) for v in callbacks.values()):
@@ -133,10 +134,6 @@ def restore_state(trainer: Trainer, checkpoint: Checkpoint) -> FitStart:
     if history is not None:
         trainer.history = history
     return start
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_rng(states: dict[str, torch.Tensor], generators: dict[str, torch.Generator]) -> None:

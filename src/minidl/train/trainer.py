@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from minidl.checks import is_int
 from minidl.data.loader import DataLoader
 from minidl.errors import CheckpointError, ConfigError
 from minidl.nn.loss import Loss
@@ -145,7 +146,7 @@ class Trainer:
         if self.loop is None:
             raise ConfigError("Trainer.run: call start(x, y, batch_size=...) first")
         for name, value in (("steps", steps), ("epochs", epochs)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            if value is not None and (not is_int(value) or value < 0):
                 raise ConfigError(f"Trainer.run: {name} must be an integer >= 0, got {value!r}")
         if steps is not None and epochs is not None:
             raise ConfigError("Trainer.run: give steps or epochs, not both")
