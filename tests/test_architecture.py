@@ -14,7 +14,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 # lower layers first; a module may import its own layer and the ones below
 LAYERS = [
-    ("minidl.errors", "minidl.device"),
+    ("minidl.errors", "minidl.checks", "minidl.device"),
     ("minidl.nn",),
     ("minidl.optim", "minidl.data", "minidl.gradcheck"),
     ("minidl.persist",),
@@ -128,3 +128,38 @@ def test_the_loop_never_imports_the_layers_that_drive_it():
 def test_a_cycle_and_an_upward_import_are_caught():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert layer("minidl.train.trainer") < layer("minidl.experiment.config") < layer("minidl.cli.train")
+
+
+# -- sizes: a file is one concept (about 250 lines at most), a function one step (about 50) --------------
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 250, 50
+# functions over the limit today, in files other sessions own; each entry must still be over it (so that a
+# split one leaves the list) and no other function may join it
+TOO_LONG_TODAY = {"minidl.plot.run._figures", "minidl.gradcheck._check", "minidl.experiment.saved_model._build"}
+
+
+def sizes() -> tuple[dict[str, int], dict[str, int]]:
+    files, functions = {}, {}
+    for path in SRC.rglob("*.py"):
+        text = path.read_text()
+        files[module_name(path)] = len(text.splitlines())
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                functions[f"{module_name(path)}.{node.name}"] = node.end_lineno - node.lineno + 1
+    return files, functions
+
+
+def test_no_file_is_longer_than_a_concept():
+    files, _ = sizes()
+    assert {m: n for m, n in files.items() if n > MAX_FILE_LINES} == {}
+
+
+def test_no_function_is_longer_than_a_step():
+    _, functions = sizes()
+    too_long = {name for name, n in functions.items() if n > MAX_FUNCTION_LINES}
+    assert too_long - TOO_LONG_TODAY == set()  # a new long function
+    assert TOO_LONG_TODAY - too_long == set()  # split already: take it off the list
+
+
+def test_fit_reads_in_a_minute():
+    _, functions = sizes()
+    assert functions["minidl.train.trainer.fit"] <= 40

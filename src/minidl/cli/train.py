@@ -24,6 +24,7 @@ from minidl.experiment.run_dir import MetricsLog, RunDir
 from minidl.experiment.run_summary import summary_markdown
 from minidl.experiment.saved_model import SavedModel
 from minidl.train.checkpointer import Checkpointer
+from minidl.train.evaluation import EpochResult, Evaluation
 from minidl.train.interrupt import StopOnSignal, TrainingInterrupted, stop_on_signals
 
 DESCRIPTION = """\
@@ -157,10 +158,17 @@ def train_here(
         return stop.exit_code
     seconds = time.perf_counter() - start_time
     test = experiment.evaluate("test")
-    lines = metrics_lines(test, experiment.data.classes)
-    print("\n".join(lines), flush=True)
+    print("\n".join(metrics_lines(test, experiment.data.classes)), flush=True)
     say(f"training time: {seconds:.2f}s")
+    write_results(args, experiment, run_dir, test, history)
+    say(f"run folder: {run_dir.path}")
+    return 0
 
+
+def write_results(
+    args: argparse.Namespace, experiment: Experiment, run_dir: RunDir, test: Evaluation, history: list[EpochResult]
+) -> None:
+    """model.safetensors, the figures (unless --no-plots) and summary.md."""
     saved = experiment.saved_model()
     model_bytes = saved.to_bytes()
     run_dir.write("model.safetensors", model_bytes)
@@ -169,15 +177,14 @@ def train_here(
         from minidl.plot.run import run_figures
 
         drawn = (saved, test)
-        if context.device.type != "cpu":  # matplotlib reads CPU tensors: the saved model, read back, on the raw data
+        if experiment.device.type != "cpu":  # matplotlib reads CPU tensors: the saved model, read back, raw data
             cpu = SavedModel.from_bytes(model_bytes)
             drawn = (cpu, cpu.evaluate(*experiment.data.test))
         figures = run_figures(experiment, *drawn, history)
         for name, png in figures.items():
             run_dir.write(name, png)
-    run_dir.write("summary.md", summary_markdown(config, test, experiment.data.classes, history, list(figures)))
-    say(f"run folder: {run_dir.path}")
-    return 0
+    summary = summary_markdown(experiment.config, test, experiment.data.classes, history, list(figures))
+    run_dir.write("summary.md", summary)
 
 
 JOB_KEYS = ("resume", "overwrite", "plots", "quiet", "checkpoint_every", "keep")  # run options the workers need
