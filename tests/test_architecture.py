@@ -163,3 +163,14 @@ def test_no_function_is_longer_than_a_step():
 def test_fit_reads_in_a_minute():
     _, functions = sizes()
     assert functions["minidl.train.trainer.fit"] <= 40
+
+
+def test_the_architecture_pages_code_runs():
+    from tests.test_docs import run_page
+
+    ns = run_page("architecture.md")
+    history, stop = ns["history"], ns["stop"]
+    assert history[-1].accuracy >= 0.95 and len(history) < 100 and ns["trainer"].stop_training is True
+    assert all(r.accuracy < 0.95 for r in history[:-1])  # it stopped at the first accurate epoch
+    assert stop.steps == 50 * len(history)  # 500 points in batches of 10, every step counted
+    assert (ns["loop"].global_step, len(ns["stepper"].history), ns["loop"].finished) == (150, 3, True)
