@@ -12,7 +12,7 @@ import minidl.nn as mnn
 from minidl.errors import ConfigError
 from minidl.optim import SGD, StepLR
 from minidl.persist.checkpoint import load_checkpoint
-from minidl.train import Callback, Checkpointer, EpochResult, Trainer, restore_state
+from minidl.train import Callback, Checkpointer, EpochResult, LRSchedule, Trainer, restore_state
 
 N, BATCH = 24, 4  # 6 steps per epoch
 
@@ -232,3 +232,32 @@ def test_run_refuses_bad_arguments():
                             ({"steps": 1, "epochs": 1}, "not both")]:  # fmt: skip
         with pytest.raises(ConfigError, match=message):
             trainer.run(**kwargs)
+
+
+class WatchingScheduler:
+    """A scheduler whose step takes the metric it watches, as ReduceLROnPlateau's."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def step(self, metrics: float) -> None:
+        self.seen.append(metrics)
+
+    def state_dict(self) -> dict:
+        return {}
+
+
+@pytest.mark.parametrize("validation", [True, False])
+def test_a_scheduler_that_watches_a_metric_gets_the_validation_loss_else_the_training_loss(validation):
+    x, y = problem()
+    trainer = make_trainer()
+    trainer.scheduler = scheduler = WatchingScheduler()
+    watched = []
+    trainer.callbacks = [lambda r: watched.append(trainer.loop.evaluations["val" if validation else "train"].loss)]
+    with torch.no_grad():
+        history = trainer.fit(x, y, epochs=3, batch_size=BATCH, validation_data=(x[:8], y[:8]) if validation else None)
+    assert scheduler.seen == watched and len(watched) == 3
+    if validation:
+        assert scheduler.seen == [r.val_loss for r in history]
+    assert repr(LRSchedule(scheduler)) == "LRSchedule(WatchingScheduler, monitor='auto')"
+    assert LRSchedule(StepLR(trainer.optimizer, 1)).monitor is None
