@@ -40,12 +40,12 @@ def _figures(experiment: Any, saved: Any, test: Evaluation, name: str) -> dict[s
     figures: dict[str, bytes] = {}
     task = experiment.task
     if not task.is_classification:
-        predicted = saved.predict(x_test)
+        predicted = saved.predict_indices(x_test)
         mse = test.metrics.mse
         title = f"Figure 3: predictions on the test set ({len(x_test)} samples, MSE {mse:.4g})"
         figures["predictions.png"] = regression_png(predicted, y_test, title=title, target_name=data.target_name or "y")
         return figures
-    predicted = saved.predict(x_test)
+    predicted = saved.predict_indices(x_test)
     accuracy = test.accuracy
     wrong = int((predicted != y_test).sum())
     if data.in_features == 2:
@@ -60,7 +60,7 @@ def _figures(experiment: Any, saved: Any, test: Evaluation, name: str) -> dict[s
             x_train, y_train, title=f"Figure 1: {name}, {len(x_train)} training points", **common
         )
         figures["predictions.png"] = predictions_png(
-            saved.predict,
+            saved.predict_indices,
             x_test,
             y_test,
             predicted,

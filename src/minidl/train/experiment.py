@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from minidl.data.source import DataBundle, load_data
+from minidl.data.source import DataBundle, absolute_path, load_data
 from minidl.data.standardize import Standardizer
 from minidl.device import resolve_device, resolve_dtype
 from minidl.distributed import DistContext
@@ -20,6 +20,8 @@ from minidl.errors import CheckpointError, ConfigError, MinidlError
 from minidl.train.checkpoint import Checkpoint
 from minidl.train.components import build, build_model, output_activation
 from minidl.train.fit_state import FitStart, restore_state
+from minidl.train.metrics import target_mean
+from minidl.train.report import with_baseline
 from minidl.train.saved_model import SavedModel
 from minidl.train.task import Task
 from minidl.train.trainer import EpochResult, Evaluation, Trainer
@@ -47,7 +49,8 @@ class Experiment:
         device, dtype = self.context.device, resolve_dtype(config.get("dtype", "float32"))
         self.device = device
         self.data: DataBundle = load_data(config["data"], config["seed"], dtype)  # raw, on the CPU (figures, reports)
-        if self.data.source == "csv":  # record what "the last column" and "auto" turned out to be
+        if self.data.source == "csv":  # record what "the last column" and "auto" turned out to be, and where
+            config["data"]["dataset"] = absolute_path(config["data"]["dataset"])
             config["data"]["target"] = self.data.target_name
             config["data"]["task"] = "regression" if self.data.kind == "regression" else "classification"
         self.task = Task(self.data.kind, len(self.data.classes))
@@ -128,9 +131,11 @@ class Experiment:
         return start
 
     def evaluate(self, split: str = "test") -> Evaluation:
+        """Loss and metrics on a split; for regression also the MSE of predicting the training mean."""
         x, y = self.split(split)
         with torch.no_grad():
-            return self.trainer.evaluate(x, y)
+            evaluation = self.trainer.evaluate(x, y)
+        return with_baseline(evaluation, getattr(self.data, split)[1], self.data.train[1])
 
     def saved_model(self) -> SavedModel:
         """The trained model as ``model.safetensors`` stores it (``to_bytes`` copies the tensors to the CPU)."""
@@ -145,4 +150,5 @@ class Experiment:
             classes=self.data.classes,
             feature_names=self.data.feature_names,
             target_name=self.data.target_name,
+            target_mean=None if self.task.is_classification else target_mean(self.data.train[1]),
         )

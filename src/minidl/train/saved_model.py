@@ -1,7 +1,8 @@
 """SavedModel: a trained model with everything needed to use it again, in one safetensors file.
 
 The tensors are the model's state_dict (torch.nn's names: ``0.weight``, …) plus ``standardizer.mean`` and
-``standardizer.std`` when the features were standardised. The safetensors metadata holds one JSON string,
+``standardizer.std`` when the features were standardised, and ``target.mean`` for regression
+(the training targets' mean, for the baseline MSE). The safetensors metadata holds one JSON string,
 ``minidl``, with the architecture, the task, the loss and the class labels. Nothing is ever pickled.
 """
 
@@ -17,16 +18,19 @@ import torch
 
 from minidl.data.standardize import Standardizer
 from minidl.device import DTYPES
-from minidl.errors import CheckpointError, MinidlError
+from minidl.errors import CheckpointError, ConfigError, MinidlError
 from minidl.nn.loss import Loss
 from minidl.nn.mlp import parse_hidden
 from minidl.nn.module import Module
 from minidl.train.checkpoint_file import load_tensors, parse_safetensors, read_regular_file
 from minidl.train.components import build, build_model, table
+from minidl.train.metrics import RegressionMetrics
+from minidl.train.proba import probabilities
 from minidl.train.task import KINDS, Task
 from minidl.train.trainer import Evaluation, evaluate_model
 
 FORMAT = "minidl.saved_model/1"
+TARGET_MEAN = "target.mean"  # regression: the training targets' mean, for the baseline MSE
 
 
 @dataclass
@@ -44,6 +48,7 @@ class SavedModel:
     classes: list[Any] = field(default_factory=list)
     feature_names: list[str] = field(default_factory=list)
     target_name: str | None = None
+    target_mean: torch.Tensor | None = None  # regression: the training targets' mean, (k,) float64
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.standardizer(x) if self.standardizer is not None else x
@@ -54,13 +59,40 @@ class SavedModel:
         with torch.no_grad():
             return self.model(self.inputs(x))
 
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Class indices (into ``classes``) for classification, outputs of shape (N, k) for regression."""
+    def predict_indices(self, x: torch.Tensor) -> torch.Tensor:
+        """Classification: class indices (into ``classes``), shape (N,). Regression: outputs, shape (N, k)."""
         return self.task.predict(self.output(x), self.loss_fn)
 
+    def predict(self, x: torch.Tensor) -> list[Any] | torch.Tensor:
+        """Classification: a list of N class labels, as the training data named them (what ``minidl
+        predict`` writes). Regression: the predicted values, a tensor of shape (N, k)."""
+        predicted = self.predict_indices(x)
+        if not self.task.is_classification:
+            return predicted
+        return self.labels(predicted)
+
+    def labels(self, indices: torch.Tensor) -> list[Any]:
+        """Class indices -> the training data's labels (the index itself for a model saved without them)."""
+        return [self.classes[i] if i < len(self.classes) else i for i in indices.tolist()]
+
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, shape (N, len(classes)): column ``i`` is P(``classes[i]``), rows sum to 1.
+
+        Only for models whose loss models probabilities (cross-entropy, bce-logits, bce); others raise
+        ``ConfigError``, as do regression models.
+        """
+        if not self.task.is_classification:
+            raise ConfigError("predict_proba needs a classification model; this one does regression")
+        return probabilities(self.output(x), self.loss_fn, self.task.num_classes)
+
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Evaluation:
+        """Loss and metrics on raw features ``x``; for regression also the MSE of predicting the training
+        mean, where the file stores it."""
         with torch.no_grad():
-            return evaluate_model(self.model, self.loss_fn, self.task, self.inputs(x), y)
+            evaluation = evaluate_model(self.model, self.loss_fn, self.task, self.inputs(x), y)
+        if self.target_mean is not None and isinstance(evaluation.metrics, RegressionMetrics):
+            evaluation.metrics = evaluation.metrics.with_baseline(y, self.target_mean)
+        return evaluation
 
     # -- the file -----------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -85,6 +117,8 @@ class SavedModel:
         if self.standardizer is not None:
             for key, value in self.standardizer.state_dict().items():
                 tensors[f"standardizer.{key}"] = value.detach().cpu().clone().contiguous()
+        if self.target_mean is not None:
+            tensors[TARGET_MEAN] = self.target_mean.detach().cpu().double().clone().contiguous()
         return save(tensors, metadata={"minidl": json.dumps(meta)})
 
     @classmethod
@@ -121,7 +155,7 @@ class SavedModel:
         output = meta.get("output_activation")
         if not (_is_count(in_features) and in_features >= 1 and _is_count(out_features) and out_features >= 1):
             raise CheckpointError(f"model {source}: invalid layer sizes {in_features!r:.40}, {out_features!r:.40}")
-        weights = {k: v for k, v in tensors.items() if not k.startswith("standardizer.")}
+        weights = {k: v for k, v in tensors.items() if not k.startswith("standardizer.") and k != TARGET_MEAN}
         widths = [in_features, *(size for size, _ in parse_hidden(meta["hidden"])), out_features]
         expected = sum((a + 1) * b for a, b in itertools.pairwise(widths))  # weights and biases
         found = sum(t.numel() for t in weights.values())
@@ -163,6 +197,7 @@ class SavedModel:
             classes=classes,
             feature_names=[str(name) for name in names],
             target_name=meta.get("target"),
+            target_mean=_target_mean(tensors, out_features, source),
         )
 
     @classmethod
@@ -170,6 +205,14 @@ class SavedModel:
         """Read ``model.safetensors``: a regular file only (a FIFO or a folder is refused, never waited on)."""
         path = Path(path)
         return cls.from_bytes(read_regular_file(path, "model"), str(path))
+
+
+def _target_mean(tensors: dict[str, torch.Tensor], out_features: int, source: str) -> torch.Tensor | None:
+    """The stored training-target mean of a regression model (absent in files written before it existed)."""
+    mean = tensors.get(TARGET_MEAN)
+    if mean is not None and (mean.shape != (out_features,) or not mean.is_floating_point()):
+        raise CheckpointError(f"model {source}: {TARGET_MEAN} must hold {out_features} float(s)")
+    return mean
 
 
 def _is_count(value: Any) -> bool:
