@@ -41,6 +41,7 @@ class Table:
     rows: list[list[str]]
     lines: list[int]
     has_header: bool
+    delimiter: str = ","
 
     def where(self, row: int, column: int | None = None) -> str:
         place = f"{self.path}, line {self.lines[row]}"
@@ -157,7 +158,7 @@ def read_table(
         columns, rows = columns[1:], [row[1:] for row in rows]
         if not header:
             columns = [str(i) for i in range(len(columns))]
-    return Table(path, columns, rows, lines, header)
+    return Table(path, columns, rows, lines, header, delimiter)
 
 
 def unnamed(name: str) -> bool:
@@ -166,11 +167,15 @@ def unnamed(name: str) -> bool:
 
 
 def sniff_delimiter(sample: str) -> str:
-    """The delimiter ``csv.Sniffer`` finds in ``sample`` among ``, ; tab |``; a comma when it finds none."""
+    """The delimiter ``csv.Sniffer`` finds in ``sample`` among ``, ; tab |``; where it finds none (ragged
+    rows), the candidate most frequent in the first line; a comma if none is there."""
     try:
         return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
-        return ","
+        first = next((line for line in sample.splitlines() if line.strip()), "")
+        counts = [(first.count(d), -i, d) for i, d in enumerate(DELIMITERS)]  # ties: the earlier candidate
+        best = max(counts)
+        return best[2] if best[0] > 0 else ","
 
 
 @dataclass
@@ -207,7 +212,10 @@ def load_csv(
         raise DataError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     table = read_table(path, header=header, delimiter=delimiter, index_col=index_col)
     if len(table.columns) < 2:
-        raise DataError(f"{table.path}: needs at least one feature column and a target column")
+        raise DataError(
+            f"{table.path}: needs at least one feature column and a target column (read one column, separated by "
+            f"{table.delimiter!r}; pass --delimiter if the file uses another)"
+        )
     t = table.index(target)
     if header and not index_col and t != 0 and unnamed(table.columns[0]):
         warnings.warn(
