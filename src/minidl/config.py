@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
         "index_col": False,  # CSV: drop the first column (a pandas index)
         "task": "auto",
         "standardize": True,
+        "standardize_target": True,  # CSV regression: train on (y - mean) / std of the training split
     },
     "model": {"hidden": SEED_HIDDEN, "dropout": 0.0},
     "loss": {"name": "mse"},
@@ -95,6 +96,7 @@ CHECKS = {
     "data.index_col": (lambda v: isinstance(v, bool), "true or false"),
     "data.task": (lambda v: v in ("auto", "classification", "regression"), "auto, classification or regression"),
     "data.standardize": (lambda v: isinstance(v, bool), "true or false"),
+    "data.standardize_target": (lambda v: isinstance(v, bool), "true or false"),
     "model.dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a dropout probability in [0, 1)"),
     "model.hidden": (
         lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v)),

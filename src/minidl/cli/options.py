@@ -30,6 +30,7 @@ FLAG_KEYS = {
     "val_fraction": "data.val_fraction",
     "test_fraction": "data.test_fraction",
     "standardize": "data.standardize",
+    "standardize_target": "data.standardize_target",
     "hidden": "model.hidden",
     "dropout": "model.dropout",
     "loss": "loss.name",
@@ -177,6 +178,14 @@ def add_experiment_flags(p: argparse.ArgumentParser) -> None:
         action="store_false",
         default=S,
         help="feed raw features (default: standardise with the training split's mean and std)",
+    )
+    data.add_argument(
+        "--no-standardize-target",
+        dest="standardize_target",
+        action="store_false",
+        default=S,
+        help="train regression on the raw targets (default: on (y - mean) / std of the training split; "
+        "predictions and metrics are always in the data's units)",
     )
 
     model = p.add_argument_group("model and training")

@@ -36,11 +36,12 @@ KEYS = {
         "val_fraction",
         "test_fraction",
         "standardize",
+        "standardize_target",
     ),
 }
 
 # keys a config written before they existed may lack (its run then read the file as these say)
-DATA_DEFAULTS = {"delimiter": None, "index_col": False}
+DATA_DEFAULTS = {"delimiter": None, "index_col": False, "standardize_target": False}
 Split = tuple[torch.Tensor, torch.Tensor]
 
 

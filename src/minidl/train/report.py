@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from minidl.data.target_scaler import TargetScaler
 from minidl.train.metrics import ClassificationMetrics, RegressionMetrics, target_mean
 from minidl.train.trainer import Evaluation
 
@@ -16,6 +17,15 @@ def with_baseline(evaluation: Evaluation, target: torch.Tensor, train_target: to
     if not isinstance(evaluation.metrics, RegressionMetrics):
         return evaluation
     metrics = evaluation.metrics.with_baseline(target, target_mean(train_target))
+    return dataclasses.replace(evaluation, metrics=metrics)
+
+
+def in_data_units(evaluation: Evaluation, output: torch.Tensor, y: torch.Tensor, scaler: TargetScaler) -> Evaluation:
+    """A regression evaluation of a model trained on standardised targets, its metrics recomputed from the
+    outputs ``scaler`` turns back into the data's units against the raw targets ``y`` (the loss stays the
+    training objective's, on the standardised targets)."""
+    target = (y if y.dim() == 2 else y.unsqueeze(1)).to(device=output.device, dtype=output.dtype)
+    metrics = RegressionMetrics.from_outputs(scaler.inverse(output), target, evaluation.loss)
     return dataclasses.replace(evaluation, metrics=metrics)
 
 
