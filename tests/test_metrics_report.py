@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from minidl.cli.main import main
 from minidl.data.source import load_data
 from minidl.errors import ConfigError
+from minidl.experiment.saved_model import SavedModel
 from minidl.nn import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from minidl.train.metrics import ClassificationMetrics, RegressionMetrics
 from minidl.train.proba import probabilities, roc_auc, roc_curve
-from minidl.train.saved_model import SavedModel
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 

@@ -14,7 +14,7 @@ from minidl.cli.main import main
 from minidl.data.source import load_data
 from minidl.data.target_scaler import TargetScaler
 from minidl.errors import CheckpointError
-from minidl.train.saved_model import SavedModel
+from minidl.experiment.saved_model import SavedModel
 
 
 def test_the_scaler_round_trips_and_centres_a_constant_target():
@@ -80,7 +80,7 @@ def test_standardised_targets_learn_a_large_target_and_predict_in_its_units(tmp_
 
 
 def test_a_crafted_target_std_is_refused(tmp_path):
-    from minidl.train.saved_model import TARGET_STD
+    from minidl.experiment.saved_model import TARGET_STD
 
     data = _regression_csv(tmp_path / "r.csv", n=40)
     assert main(["train", "--dataset", str(data), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 0

@@ -18,12 +18,12 @@ from minidl.device import resolve_device, resolve_dtype
 from minidl.distributed import DistContext
 from minidl.distributed.trainer import DistributedTrainer
 from minidl.errors import CheckpointError, ConfigError, MinidlError
-from minidl.train.checkpoint import Checkpoint
-from minidl.train.components import build, build_model, output_activation
-from minidl.train.fit_state import FitStart, restore_state
+from minidl.experiment.components import build, build_model, output_activation
+from minidl.experiment.report import in_data_units, with_baseline
+from minidl.experiment.saved_model import SavedModel
+from minidl.persist.checkpoint import Checkpoint
 from minidl.train.metrics import target_mean
-from minidl.train.report import in_data_units, with_baseline
-from minidl.train.saved_model import SavedModel
+from minidl.train.state import FitStart, restore_state
 from minidl.train.task import Task
 from minidl.train.trainer import EpochResult, Evaluation, Trainer
 
