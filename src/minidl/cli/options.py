@@ -35,6 +35,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def delimiter(text: str) -> str:
+    """One character; ``\\t`` and ``tab`` mean a tab."""
+    text = {"\\t": "\t", "tab": "\t"}.get(text, text)
+    if len(text) != 1 or text in '"\r\n':
+        raise argparse.ArgumentTypeError(f"must be one character (or \\t for a tab), got {text!r}")
+    return text
+
+
 def device_name(text: str) -> str:
     """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (no argparse choices, so that ``cuda:1`` passes)."""
     if not is_device_name(text):
@@ -49,6 +57,7 @@ PARSERS = {
     "non_negative_float": non_negative_float,
     "fraction": fraction,
     "device_name": device_name,
+    "delimiter": delimiter,
 }
 
 
@@ -109,8 +118,8 @@ def _add_flag(group: argparse._ActionsContainer, setting: Setting) -> None:
     default = "none" if setting.default is NO_DEFAULT else setting.default
     help_text = setting.help.format(default=default, datasets=", ".join(dataset_names()))
     kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "dest": setting.dest}
-    if setting.negate:
-        kwargs["action"] = "store_false"
+    if setting.action is not None:
+        kwargs["action"] = setting.action
     if setting.parse is not None:
         kwargs["type"] = PARSERS[setting.parse]
     if setting.choices is not None:

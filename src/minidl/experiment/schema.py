@@ -25,8 +25,9 @@ TASKS = ("auto", "classification", "regression")
 class Setting:
     """One setting: ``key`` (dotted), ``default``, ``check`` + ``expected`` (the message's words), ``help``.
 
-    ``parse`` names the flag's value parser in ``minidl.cli.args`` (None: the text itself); ``negate`` makes
-    the flag ``--no-NAME`` (store false); ``flag`` None: no flag; ``group`` is the flag's help section.
+    ``parse`` names the flag's value parser (``minidl.cli.options.PARSERS``; None: the text itself);
+    ``action`` "store_false" makes the flag ``--no-NAME``, "store_true" a switch ``--NAME``; ``flag`` None:
+    no flag; ``group`` is the flag's help section.
     """
 
     key: str
@@ -36,7 +37,7 @@ class Setting:
     help: str
     parse: str | None = None
     flag: str | None = ""  # "": --key-with-dashes
-    negate: bool = False
+    action: str | None = None
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
     group: str = "model and training"
@@ -46,7 +47,7 @@ class Setting:
         if self.flag is None:
             return None
         name = self.flag or self.key.rpartition(".")[2].replace("_", "-")
-        return ("--no-" if self.negate else "--") + name
+        return ("--no-" if self.action == "store_false" else "--") + name
 
     @property
     def dest(self) -> str:
@@ -63,7 +64,7 @@ def _fraction(v: Any) -> bool:
 
 
 _COUNT, _FRACTION, _BOOL = "an integer >= 1", "a number in [0, 1)", "true or false"
-_DATA = "data"
+_DATA, _OFF = "data", "store_false"
 SETTINGS: tuple[Setting, ...] = (
     Setting("seed", 0, is_int, "an integer", "seed for data, initial weights and batch order (default {default})",
             parse="int"),
@@ -95,13 +96,22 @@ SETTINGS: tuple[Setting, ...] = (
             "CSV target column: name, or index with --no-header (default: the last)", metavar="COLUMN",
             group=_DATA),
     Setting("data.header", True, lambda v: isinstance(v, bool), _BOOL, "the CSV file has no header row",
-            negate=True, group=_DATA),
+            action=_OFF, group=_DATA),
+    Setting("data.delimiter", None, lambda v: v is None or (isinstance(v, str) and len(v) == 1 and v not in '"\r\n'),
+            "one character", "CSV column separator, e.g. ';' or '\\t' (default: detected among , ; tab |)",
+            parse="delimiter", metavar="CHAR", group=_DATA),  # None: detected (csv.Sniffer)
+    Setting("data.index_col", False, lambda v: isinstance(v, bool), _BOOL,
+            "the CSV file's first column is a row index (as pandas writes): skip it", action="store_true",
+            group=_DATA),
     Setting("data.task", "auto", lambda v: v in TASKS, "auto, classification or regression",
             "CSV target kind (default auto: integer-valued with <= 20 values, or text, is classification)",
             choices=TASKS, group=_DATA),
     Setting("data.standardize", True, lambda v: isinstance(v, bool), _BOOL,
-            "feed raw features (default: standardise with the training split's mean and std)", negate=True,
+            "feed raw features (default: standardise with the training split's mean and std)", action=_OFF,
             group=_DATA),
+    Setting("data.standardize_target", True, lambda v: isinstance(v, bool), _BOOL,
+            "train regression on the raw targets (default: on (y - mean) / std of the training split; "
+            "predictions and metrics are always in the data's units)", action=_OFF, group=_DATA),
     Setting("model.hidden", SEED_HIDDEN,
             lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v)),
             'a spec such as "25:relu,25:tanh" or a list of "SIZE:ACTIVATION" strings',

@@ -11,6 +11,7 @@ import torch
 from minidl.nn.loss import Loss
 from minidl.nn.module import Module
 from minidl.train.metrics import ClassificationMetrics, RegressionMetrics
+from minidl.train.proba import binary_scores
 from minidl.train.task import Task
 
 
@@ -62,4 +63,5 @@ def evaluate_model(model: Module, loss_fn: Loss, task: Task, x: torch.Tensor, y:
     if not task.is_classification:
         return Evaluation(loss, RegressionMetrics.from_outputs(output, target, loss))
     predicted = task.predict(output, loss_fn)
-    return Evaluation(loss, ClassificationMetrics.from_predictions(predicted, y, task.num_classes, loss))
+    scores = binary_scores(output, loss_fn) if task.kind == "binary" else None  # for the ROC AUC
+    return Evaluation(loss, ClassificationMetrics.from_predictions(predicted, y, task.num_classes, loss, scores))
