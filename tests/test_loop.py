@@ -261,3 +261,10 @@ def test_a_scheduler_that_watches_a_metric_gets_the_validation_loss_else_the_tra
         assert scheduler.seen == [r.val_loss for r in history]
     assert repr(LRSchedule(scheduler)) == "LRSchedule(WatchingScheduler, monitor='auto')"
     assert LRSchedule(StepLR(trainer.optimizer, 1)).monitor is None
+
+
+def test_the_old_checkpointer_and_interrupt_attributes_refuse_loudly():
+    trainer = make_trainer()
+    for name in ("checkpointer", "interrupt"):
+        with pytest.raises(ConfigError, match="pass Checkpointer"):
+            setattr(trainer, name, object())

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from minidl.checks import is_int
 from minidl.data.loader import DataLoader
+from minidl.errors import ConfigError
 from minidl.train.evaluation import Evaluation
 
 
@@ -56,3 +58,15 @@ class Loop:
     def in_epoch(self) -> bool:
         """True between an epoch's begin and its end (steps may still be 0 right after it began)."""
         return self.batches is not None
+
+
+def check_run(loop: Loop | None, steps: int | None, epochs: int | None) -> Loop:
+    """The loop ``Trainer.run(steps, epochs)`` advances; a ``ConfigError`` for arguments it cannot take."""
+    if loop is None:
+        raise ConfigError("Trainer.run: call start(x, y, batch_size=...) first")
+    for name, value in (("steps", steps), ("epochs", epochs)):
+        if value is not None and (not is_int(value) or value < 0):
+            raise ConfigError(f"Trainer.run: {name} must be an integer >= 0, got {value!r}")
+    if steps is not None and epochs is not None:
+        raise ConfigError("Trainer.run: give steps or epochs, not both")
+    return loop

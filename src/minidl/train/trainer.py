@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 
-from minidl.checks import is_int
 from minidl.data.loader import DataLoader
 from minidl.errors import CheckpointError, ConfigError
 from minidl.nn.loss import Loss
@@ -26,7 +25,7 @@ from minidl.persist.rng import module_generators, restore_rng_states
 from minidl.train.callbacks import Callback, CallbackList
 from minidl.train.divergence import DivergenceGuard
 from minidl.train.evaluation import EpochResult, Evaluation, eval_mode, evaluate_model
-from minidl.train.loop import Loop
+from minidl.train.loop import Loop, check_run
 from minidl.train.schedule import LRSchedule
 from minidl.train.state import LOADER, FitStart
 from minidl.train.task import Task
@@ -121,7 +120,7 @@ class Trainer:
         Epoch boundaries on the way fire their events as in ``fit``. Returns the steps done: fewer than
         asked when training finished or a callback set ``stop_training``; then ``on_fit_end`` fires.
         """
-        loop = self._check_run(steps, epochs)
+        loop = check_run(self.loop, steps, epochs)
         last_epoch = None if epochs is None else loop.epoch + epochs - 1
         first = loop.global_step
         if not self._begun:
@@ -141,16 +140,6 @@ class Trainer:
             loop.ended = True
             self._callbacks.on_fit_end(self)
         return loop.global_step - first
-
-    def _check_run(self, steps: int | None, epochs: int | None) -> Loop:
-        if self.loop is None:
-            raise ConfigError("Trainer.run: call start(x, y, batch_size=...) first")
-        for name, value in (("steps", steps), ("epochs", epochs)):
-            if value is not None and (not is_int(value) or value < 0):
-                raise ConfigError(f"Trainer.run: {name} must be an integer >= 0, got {value!r}")
-        if steps is not None and epochs is not None:
-            raise ConfigError("Trainer.run: give steps or epochs, not both")
-        return self.loop
 
     def _begin_fit(self) -> None:
         self._begun = True
@@ -197,6 +186,14 @@ class Trainer:
         self.history.append(result)
         loop.epoch, loop.step, loop.batches = loop.epoch + 1, 0, None
         callbacks.on_epoch_end(result)
+
+    def _gone(self, value: Any = None) -> None:
+        raise ConfigError(
+            "Trainer.checkpointer and Trainer.interrupt are gone: pass Checkpointer(...) and StopOnSignal() "
+            "in callbacks=[...] (minidl.train), so that nothing set here is silently ignored"
+        )
+
+    checkpointer = interrupt = property(_gone, _gone)
 
     def callback_states(self) -> dict[str, dict[str, Any]]:
         """``{state_key: state}`` of the callbacks that have state (what a checkpoint saves of them)."""
