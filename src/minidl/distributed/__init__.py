@@ -2,8 +2,8 @@
 
 - ``context.py``: ``init_from_env`` (torchrun's environment -> a ``DistContext``), the batch split and the
   collectives (one all-reduce of one flat gradient buffer per step, parameter broadcast, metric sums);
-- ``flat_grads.py``: ``flat_gradients``, one flat buffer over any parameters' grads (for
-  ``all_reduce_gradients``; ``DistributedTrainer`` reduces the optimizer's own buffers instead);
+- ``flat_grads.py``: ``flat_gradients``, one flat buffer over any parameters' grads (the
+  optimizer's own packing when it made one, which is what ``DistributedTrainer`` all-reduces);
 - ``trainer.py``: ``DistributedTrainer``, the Trainer whose step averages gradients across ranks;
 - ``launch.py``: ``launch(nproc, argv)``, torchrun on 127.0.0.1 for ``minidl train --nproc N``.
 """

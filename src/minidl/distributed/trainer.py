@@ -2,8 +2,9 @@
 
 ``batch_size`` is the global batch size. Every rank draws the same permutation (the loader's own seeded
 generator), takes rows ``shard_bounds(len(batch), world_size, rank)`` of each global batch, and the
-gradients are all-reduced once per step, on the optimizer's own flat gradient buffers, so the run is the
-same training for any number of processes, up to floating-point summation order. Everything else (the
+gradients are all-reduced once per step and param group, on the optimizer's own flat gradient buffer
+(``flat_gradients`` finds the packing the optimizer made; it packs only grads no optimizer packed), so
+the run is the same training for any number of processes, up to floating-point summation order. Everything else (the
 step in inference mode, the scheduler, callbacks, learning-rate reporting, checkpoints) is ``Trainer``'s
 own: this class overrides what differs, ``start`` (rank 0's weights everywhere), ``gradients`` (this
 rank's share, then the all-reduce) and ``epoch_loss`` (summed over the ranks).
@@ -16,11 +17,16 @@ from typing import Any
 
 import torch
 
-from minidl.distributed.context import DistContext, all_reduce_flat, all_reduce_sum, broadcast_parameters, shard_bounds
+from minidl.distributed.context import (
+    DistContext,
+    all_reduce_gradients,
+    all_reduce_sum,
+    broadcast_parameters,
+    shard_bounds,
+)
 from minidl.errors import ConfigError
 from minidl.nn.loss import Loss
 from minidl.nn.module import Module
-from minidl.optim.flat import grad_buffers
 from minidl.optim.optimizer import Optimizer
 from minidl.train.evaluation import EpochResult
 from minidl.train.loop import Loop
@@ -73,8 +79,7 @@ class DistributedTrainer(Trainer):
         else:
             self.optimizer.zero_grad()
         for group in self.optimizer.param_groups:  # every rank, even one with no rows
-            for flat in grad_buffers(group["params"]):
-                all_reduce_flat(flat, hi - lo, len(xb), mean=self._mean)
+            all_reduce_gradients(group["params"], hi - lo, len(xb), mean=self._mean)  # the optimizer's own buffer
         return value, weight
 
     def epoch_loss(self, total: torch.Tensor, n: int) -> float:

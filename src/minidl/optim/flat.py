@@ -121,13 +121,6 @@ def flatten_parameters(params: Iterable[Parameter]) -> list[FlatGroup]:
     return [_existing_group(group) or _pack(group) for group in by_kind.values()]
 
 
-def grad_buffers(params: Iterable[Parameter]) -> list[torch.Tensor]:
-    """The flat grad buffers holding ``params``' grads, one per (dtype, device): the packing an optimizer
-    made of exactly these parameters is reused (no copy), otherwise they are packed now. Data parallelism
-    all-reduces these buffers: one packer serves the optimizers and ``minidl.distributed``."""
-    return [group.grad for group in flatten_parameters(params)]
-
-
 def _offsets(params: list[Parameter]) -> list[int]:
     """Start of each parameter, rounded up to ALIGN_BYTES, then the padded total."""
     step = max(ALIGN_BYTES // params[0].data.element_size(), 1)
