@@ -9,11 +9,11 @@ from minidl.nn.container import Sequential
 from minidl.nn.cross_entropy import CrossEntropyLoss
 from minidl.nn.dropout import Dropout
 from minidl.nn.flatten import Flatten, Identity
+from minidl.nn.grad_mode import is_grad_enabled, no_grad
 from minidl.nn.huber import HuberLoss, SmoothL1Loss
 from minidl.nn.linear import Linear
 from minidl.nn.loss import L1Loss, Loss, MAELoss, MSELoss
 from minidl.nn.mlp import ACTIVATIONS, mlp, parse_hidden
-from minidl.nn.grad_mode import is_grad_enabled, no_grad
 from minidl.nn.module import Module
 from minidl.nn.module_list import ModuleDict, ModuleList, ParameterList
 from minidl.nn.parameter import Parameter
@@ -53,8 +53,8 @@ __all__ = [
     "Module",
     "ModuleDict",
     "ModuleList",
-    "ParameterList",
     "Parameter",
+    "ParameterList",
     "ReLU",
     "Sequential",
     "SiLU",

@@ -149,3 +149,8 @@ class CrossEntropyLoss(Loss):
         if self.ignore_index != -100:
             parts.append(f"ignore_index={self.ignore_index}")
         return ", ".join(part for part in parts if part)
+
+
+def _rows(t: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(C,) -> (1, C); (N, C, d1, ...) -> (N·d1·..., C), the class dimension last."""
+    return t.reshape(1, -1) if t.dim() == 1 else t.movedim(1, -1).reshape(-1, num_classes)

@@ -28,7 +28,7 @@ def is_grad_enabled() -> bool:
     return MODE.enabled
 
 
-class no_grad:  # noqa: N801 - torch's name
+class no_grad:
     """Context manager (and decorator) in which forwards record nothing for backward, as torch.no_grad."""
 
     def __enter__(self) -> None:

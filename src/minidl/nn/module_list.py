@@ -48,7 +48,7 @@ class ModuleDict(Module):
         setattr(self, key, module)
 
     def __delitem__(self, key: str) -> None:
-        self[key]  # noqa: B018 - a KeyError for a missing key
+        self[key]
         delattr(self, key)
 
     def __contains__(self, key: object) -> bool:
