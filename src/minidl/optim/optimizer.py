@@ -43,6 +43,7 @@ class Optimizer:
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
         self._stepping = False  # True while a step writes state: such writes are not a user's edit
+        self._loads = 0  # how many times load_state_dict ran (schedulers read it)
         self._state_edited = False
         self._state = State(self)
         self._flat: list[list[FlatState]] = []  # per param group: its parameters' flat buffers and state
@@ -216,6 +217,7 @@ class Optimizer:
         for group in merged:
             self._validate(group)
         self.state = new_state
+        self._loads += 1
         self._adopt()  # into the flat state tensors, or per parameter from now on
         for own, group in zip(self.param_groups, merged, strict=True):
             own.update(group)  # in place: whoever holds a group (a scheduler) sees the loaded values
