@@ -7,6 +7,9 @@ import torch
 from minidl.errors import DataError
 from minidl.nn.loss import Loss, check_weight
 
+# torch clamps BCELoss's gradient denominator at 1e-12 as a float32 constant: 9.99999996e-13 in every dtype
+_EPSILON = float(torch.tensor(1e-12, dtype=torch.float32))
+
 
 class BCELoss(Loss):
     """−w·[y·log x + (1 − y)·log(1 − x)] on probabilities x ∈ [0, 1]; each log is clamped at −100, as torch.
@@ -35,8 +38,8 @@ class BCELoss(Loss):
 
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
         x, y, w = self.saved_for_backward()
-        # dL/dx = w (x − y) / (x (1 − x)), the denominator clamped at 1e-12 as torch (finite at x = 0 or 1)
-        local = (x - y) / (x * (1 - x)).clamp(min=1e-12)
+        # dL/dx = w (x − y) / (x (1 − x)), the denominator clamped at torch's EPSILON (finite at x = 0 or 1)
+        local = (x - y) / (x * (1 - x)).clamp(min=_EPSILON)
         return self._chain(local if w is None else local * w, grad_output)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from minidl.errors import ConfigError, ShapeError
+from minidl.errors import BackwardError, ConfigError, ShapeError
 from minidl.nn.module import Module
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -19,6 +19,21 @@ def check_weight(loss: str, name: str, weight: torch.Tensor | None) -> torch.Ten
     if weight is not None and (not isinstance(weight, torch.Tensor) or not weight.is_floating_point()):
         raise ConfigError(f"{loss}: {name} must be a floating-point tensor or None, got {weight!r}")
     return weight
+
+
+class LossValue(torch.Tensor):
+    """What a loss returns: a plain tensor (every op on it gives a plain one), whose ``backward`` explains."""
+
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+    def __repr__(self, **kwargs: object) -> str:
+        return repr(self.as_subclass(torch.Tensor))
+
+    def backward(self, *args: object, **kwargs: object) -> None:
+        raise BackwardError(
+            "a minidl loss value has no autograd behind it: call loss_fn.backward() for the gradient of the "
+            "model's output, then model.backward(loss_fn.backward()) (this loss value is only a number)"
+        )
 
 
 class Loss(Module):
@@ -32,6 +47,12 @@ class Loss(Module):
     class_index_target: bool = False
     decision_threshold: float = 0.5
     _max_pending = 1  # a loss ends a forward: a second call replaces the first (a logged value leaks nothing)
+
+    def __call__(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        value = self.forward(input, target)
+        if torch.is_inference_mode_enabled():  # the Trainer's step: a plain tensor, no ~3 µs for the wrapper
+            return value
+        return value.as_subclass(LossValue)  # so that value.backward() says what to write instead
 
     def __init__(self, reduction: str = "mean") -> None:
         if reduction not in REDUCTIONS:
