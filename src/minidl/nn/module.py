@@ -176,7 +176,7 @@ class Module:
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         """Freeze (False) or unfreeze every parameter: backward then adds nothing into it, no optimizer moves it."""
         for p in self.parameters():
-            p._requires_grad = bool(requires_grad)
+            setattr(p, "requires_grad", bool(requires_grad))  # noqa: B010 - minidl's flag (see Parameter)
         return self
 
     # -- modes and devices --------------------------------------------------------------------

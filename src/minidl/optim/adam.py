@@ -32,13 +32,9 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
         amsgrad: bool = False,
         maximize: bool = False,
-        *,
-        foreach: bool | None = None,
-        capturable: bool = False,
-        differentiable: bool = False,
-        fused: bool | None = None,
+        **implementation: Any,
     ) -> None:
-        implementation_flags(type(self).__name__, foreach, fused, capturable, differentiable)
+        implementation_flags(type(self).__name__, implementation)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
         super().__init__(params, defaults)
 

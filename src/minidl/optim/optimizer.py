@@ -27,7 +27,7 @@ from minidl.nn.parameter import Parameter
 from minidl.optim.flat import flatten_parameters
 from minidl.optim.flat_state import FlatState, State
 
-_HAS_GRAD, _TRAINABLE = attrgetter("_has_grad"), attrgetter("_requires_grad")
+_HAS_GRAD, _TRAINABLE = attrgetter("_has_grad"), attrgetter("requires_grad")
 
 
 class Optimizer:
@@ -138,7 +138,7 @@ class Optimizer:
                         continue
                     flat.active = False  # some skip this step: one by one from now on, on the same state
                 for p in flat.params:
-                    if not (p._has_grad and p._requires_grad):
+                    if not (p._has_grad and p.requires_grad):
                         continue  # torch skips a parameter whose grad is None; a frozen one never moves
                     state = self._state[p]
                     with _normal_tensors(not state):
@@ -250,16 +250,17 @@ def _cast_like(value: Any, param: torch.Tensor, name: str) -> Any:
     return value.to(device=param.device, dtype=param.dtype, copy=True)
 
 
-def implementation_flags(
-    name: str, foreach: bool | None, fused: bool | None, capturable: bool, differentiable: bool
-) -> None:
-    """torch's implementation keywords: accepted where they change nothing here, refused where they would."""
-    for flag, value, why in (
-        ("fused", fused, "minidl already updates every parameter of a flat buffer in one operation"),
-        ("capturable", capturable, "there are no CUDA graphs to capture in minidl"),
-        ("differentiable", differentiable, "minidl has no autograd to differentiate the step with"),
-    ):
-        if value:
-            raise ConfigError(f"{name}: {flag}=True is not supported ({why}); leave {flag} unset")
-    if foreach is not None and not isinstance(foreach, bool):
-        raise ConfigError(f"{name}: foreach must be None, True or False, got {foreach!r}")
+def implementation_flags(name: str, implementation: dict[str, Any]) -> None:
+    """torch's ``foreach``, ``fused``, ``capturable``, ``differentiable``: accepted where they change nothing."""
+    why = {
+        "fused": "minidl already updates every parameter of a flat buffer in one operation",
+        "capturable": "there are no CUDA graphs to capture in minidl",
+        "differentiable": "minidl has no autograd to differentiate the step with",
+    }
+    for flag, value in implementation.items():
+        if flag not in (*why, "foreach"):
+            raise TypeError(f"{name}.__init__() got an unexpected keyword argument {flag!r}")
+        if flag == "foreach" and value is not None and not isinstance(value, bool):
+            raise ConfigError(f"{name}: foreach must be None, True or False, got {value!r}")
+        if flag != "foreach" and value:
+            raise ConfigError(f"{name}: {flag}=True is not supported ({why[flag]}); leave {flag} unset")

@@ -31,12 +31,9 @@ class RMSprop(Optimizer):
         momentum: float = 0.0,
         centered: bool = False,
         maximize: bool = False,
-        *,
-        foreach: bool | None = None,
-        capturable: bool = False,
-        differentiable: bool = False,
+        **implementation: Any,
     ) -> None:
-        implementation_flags(type(self).__name__, foreach, None, capturable, differentiable)
+        implementation_flags(type(self).__name__, implementation)
         defaults = dict(
             lr=lr,
             alpha=alpha,

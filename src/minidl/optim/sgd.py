@@ -29,12 +29,9 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
         maximize: bool = False,
-        *,
-        foreach: bool | None = None,
-        differentiable: bool = False,
-        fused: bool | None = None,
+        **implementation: Any,
     ) -> None:
-        implementation_flags("SGD", foreach, fused, False, differentiable)
+        implementation_flags(type(self).__name__, implementation)
         defaults = dict(
             lr=lr,
             momentum=momentum,
