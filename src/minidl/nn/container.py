@@ -74,6 +74,8 @@ class IndexedModules(Module):
 
 
 class Sequential(IndexedModules):
+    _layers: list[Module] | None = None  # the children in order, cached; any attribute assignment clears it
+
     """``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict(name=module, ...))``: named ``0``, ``1``, … or by key."""
 
     def __init__(self, *modules: Module | OrderedDict[str, Module]) -> None:
@@ -96,25 +98,25 @@ class Sequential(IndexedModules):
         object.__setattr__(self, "_layers", None)
 
     def _children_now(self) -> list[Module]:
-        layers = vars(self).get("_layers")
-        if layers is None:
+        layers = self._layers
+        if layers is None:  # the children changed since the last call
             layers = [module for _, module in self.named_children()]
             object.__setattr__(self, "_layers", layers)
         return layers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self._children_now():
+        for layer in self._layers or self._children_now():
             x = layer.forward(x)  # what layer(x) calls, one Python call less per layer
         return x
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        for layer in reversed(self._children_now()):
+        for layer in reversed(self._layers or self._children_now()):
             grad_output = layer.backward(grad_output)
         return grad_output
 
     def backward_parameters(self, grad_output: torch.Tensor) -> None:
         """Every layer's backward, except that the first one need not compute its grad_input (the data's)."""
-        layers = self._children_now()
+        layers = self._layers or self._children_now()
         for layer in reversed(layers[1:]):
             grad_output = layer.backward(grad_output)
         if layers:

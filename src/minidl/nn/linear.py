@@ -63,10 +63,6 @@ class Linear(Module):
         """Add dL/dW = gᵀ x and dL/db = Σ_n g = gᵀ 1 into the grads; returns g as (N, out_features)."""
         (x,) = self.saved_for_backward()
         g = grad_output if grad_output.dim() == 2 else grad_output.reshape(-1, self.out_features)
-        if g.shape[0] != x.shape[0]:
-            raise ShapeError(
-                f"{self._name()}: backward got grad_output for {g.shape[0]} rows, its forward had {x.shape[0]}"
-            )
         g_t = g.t()
         if self.weight.requires_grad:
             self.weight.grad_buffer().addmm_(g_t, x)  # grad += gᵀ x in one op

@@ -73,10 +73,11 @@ class Module:
         training = self.training
         if not MODE.enabled or not (training or torch.is_grad_enabled()):
             return
-        pending = vars(self).get("_pending")
-        if pending is None:
-            pending = self._pending = ([], [])  # eval-mode calls, training-mode calls
-        stack = pending[training]
+        try:
+            stack = self._pending[training]
+        except AttributeError:
+            self._pending = ([], [])  # eval-mode calls, training-mode calls
+            stack = self._pending[training]
         stack.append(values)
         if len(stack) > self._max_pending:
             del stack[0]
