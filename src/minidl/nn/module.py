@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 import torch
 
-from minidl.errors import BackwardError, StateDictError
-from minidl.nn.grad_mode import MODE
+from minidl.errors import StateDictError
 from minidl.nn.parameter import Parameter
+from minidl.nn.records import Records, to_arguments
 
 
 class IncompatibleKeys(NamedTuple):
@@ -24,7 +24,7 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
-class Module:
+class Module(Records):
     """Base class: subclasses implement ``forward(x)`` and ``backward(grad_output) -> grad_input``.
 
     ``forward`` records what the derivative needs with ``self.save_for_backward(...)``; ``backward`` takes
@@ -37,9 +37,6 @@ class Module:
     """
 
     training: bool = True
-    # how many calls may wait for their backward; beyond it the oldest (never used) is dropped, so forwards
-    # that are never backwarded (a logged training-mode loss, say) cannot grow memory without bound
-    _max_pending: int = 1024
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
@@ -62,42 +59,6 @@ class Module:
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.forward(*inputs)
-
-    # -- what forward records for backward --------------------------------------------------------
-    def save_for_backward(self, *values: Any) -> None:
-        """Record ``values`` for the backward of this call (nothing inside ``minidl.no_grad()``).
-
-        In eval mode a forward records only while torch's grad mode is on as well, so inference under
-        ``torch.no_grad()`` keeps nothing alive.
-        """
-        training = self.training
-        if not MODE.enabled or not (training or torch.is_grad_enabled()):
-            return
-        try:
-            stack = self._pending[training]
-        except AttributeError:
-            self._pending = ([], [])  # eval-mode calls, training-mode calls
-            stack = self._pending[training]
-        stack.append(values)
-        if len(stack) > self._max_pending:
-            del stack[0]
-
-    def saved_for_backward(self) -> tuple:
-        """What the latest pending forward (of the current mode) recorded; it is used up."""
-        try:
-            return self._pending[self.training].pop()
-        except (AttributeError, IndexError):
-            mode = "training" if self.training else "eval"
-            raise BackwardError(
-                f"{self._name()}: backward called before forward: no {mode}-mode forward is waiting for its "
-                "backward (call forward first, outside minidl.no_grad(); each forward serves one backward)"
-            ) from None
-
-    def _cached(self, value: Any) -> Any:
-        """Return what forward cached in an attribute for backward, or raise if forward has not run."""
-        if value is None:
-            raise BackwardError(f"{self._name()}: backward called before forward (nothing cached to use)")
-        return value
 
     # -- walking the attributes ---------------------------------------------------------------
     def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
@@ -198,7 +159,7 @@ class Module:
         ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)`` (its device and dtype) and the
         keywords ``device``, ``dtype``, ``non_blocking``; ``dtype`` applies to floating tensors only.
         """
-        device, dtype = _to_arguments(self._name(), args, kwargs)
+        device, dtype = to_arguments(self._name(), args, kwargs)
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"{self._name()}.to: dtype must be a floating-point dtype, got {dtype}")
         for module in self.modules():
@@ -273,23 +234,3 @@ class Module:
             lines.append(f"  ({name}): {body}")
         lines.append(")")
         return "\n".join(lines)
-
-
-def _to_arguments(where: str, args: tuple, kwargs: dict) -> tuple[torch.device | str | None, torch.dtype | None]:
-    """torch's ``Module.to`` signatures, read into (device, dtype)."""
-    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-    kwargs.pop("non_blocking", None)
-    if kwargs:
-        raise TypeError(f"{where}.to: unexpected keyword argument(s) {sorted(kwargs)}")
-    for arg in args:
-        if isinstance(arg, torch.Tensor):
-            device, dtype = arg.device, arg.dtype
-        elif isinstance(arg, torch.dtype):
-            dtype = arg
-        elif isinstance(arg, (str, torch.device, int)) and not isinstance(arg, bool):
-            device = arg
-        elif isinstance(arg, bool):  # non_blocking given positionally: nothing to do here
-            continue
-        else:
-            raise TypeError(f"{where}.to: expected a device, a dtype or a tensor, got {arg!r}")
-    return device, dtype

@@ -9,7 +9,8 @@ import torch
 
 from minidl.errors import ConfigError
 from minidl.nn.parameter import Parameter
-from minidl.optim.optimizer import Optimizer, implementation_flags
+from minidl.optim.implementation import implementation_flags
+from minidl.optim.optimizer import Optimizer
 
 
 class Adam(Optimizer):

@@ -7,7 +7,8 @@ from typing import Any
 
 from minidl.errors import ConfigError
 from minidl.nn.parameter import Parameter
-from minidl.optim.optimizer import Optimizer, implementation_flags
+from minidl.optim.implementation import implementation_flags
+from minidl.optim.optimizer import Optimizer
 
 
 class SGD(Optimizer):
