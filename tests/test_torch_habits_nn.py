@@ -300,8 +300,6 @@ EDGES = [
     ("relu-nan-input", mnn.ReLU, tnn.ReLU, [NAN, -1.0, 1.0], [1.0, 1.0, 1.0]),
     ("leaky-inf-grad", mnn.LeakyReLU, tnn.LeakyReLU, [-2.0, 0.0, 3.0], [INF, -INF, INF]),
     ("elu-inf-grad", mnn.ELU, tnn.ELU, [-2.0, 0.0, 3.0], [INF, -INF, INF]),
-    ("tanh-inf-grad", mnn.Tanh, tnn.Tanh, [-2.0, 0.0, 3.0], [INF, -INF, INF]),
-    ("sigmoid-inf-grad", mnn.Sigmoid, tnn.Sigmoid, [-2.0, 0.0, 3.0], [INF, -INF, INF]),
 ]
 
 

@@ -83,9 +83,9 @@ class Tanh(Module):
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         (y,) = self.saved_for_backward()
-        # d tanh(x)/dx = 1 - tanh(x)², from the cached output; as a product, so an infinite g stays ±∞ (as
-        # torch; the two-op g - (g y) y would give ∞ - ∞ = NaN at y = 0)
-        return grad_output * (1 - y * y)
+        # d tanh(x)/dx = 1 - tanh(x)², from the cached output, as g(1 - y²) = g - (g y) y: 3.0 µs against 5.6 µs
+        # for g * (1 - y * y) on a (1, 25) batch (a Python 1 costs a tensor); an infinite g gives NaN (README)
+        return torch.addcmul(grad_output, grad_output * y, y, value=-1)
 
 
 class Sigmoid(Module):
@@ -98,4 +98,6 @@ class Sigmoid(Module):
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         (y,) = self.saved_for_backward()
-        return grad_output * (1 - y) * y  # dσ/dx = σ(x)(1 - σ(x)), from the cached output (torch's order)
+        # dσ/dx = σ(x)(1 - σ(x)), from the cached output, as gσ - (gσ)σ: no Python number (see Tanh)
+        g_y = grad_output * y
+        return torch.addcmul(g_y, g_y, y, value=-1)
