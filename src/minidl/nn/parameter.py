@@ -52,8 +52,7 @@ class Parameter:
         if not self._has_grad:
             if not self._zeroed:
                 self._grad.zero_()
-            self._has_grad = True
-        self._zeroed = False
+            self._has_grad, self._zeroed = True, False
         return self._grad
 
     def accumulate_grad(self, value: torch.Tensor) -> None:
@@ -63,7 +62,7 @@ class Parameter:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         if set_to_none:
-            self._has_grad = False
+            self._has_grad = self._zeroed = False  # the storage keeps its values until a backward zeroes it
         elif self._has_grad:
             self._grad.zero_()
 
