@@ -10,7 +10,9 @@ Frameworks: ``minidl`` (cases 1-2: ``minidl.train.Trainer.fit`` under ``torch.no
 ``minidl train`` runs it; case 3: the Trainer's step, ``Trainer._train_step``, which is what ``fit`` runs
 per batch; case 4: ``model(x)``), ``minidl-loop`` (the loop a user writes: ``model(x)``, loss,
 ``zero_grad``, ``model.backward(loss.backward())``, ``step``) and ``torch`` (torch.nn + torch.autograd +
-torch.optim, written idiomatically).
+torch.optim, written idiomatically); cases 1-2 also ``jax-jit`` and ``jax-scan`` (benchmarks/jax_cases.py:
+a per-sample ``jax.jit`` step, and a whole epoch as one ``lax.scan``), which report ``skipped`` when JAX is
+not installed (``pip install -e '.[bench]'``).
 """
 
 from __future__ import annotations
@@ -115,9 +117,54 @@ def accuracy(output: torch.Tensor, labels: torch.Tensor, threshold: float) -> fl
     return ((output.squeeze(1) > threshold).long() == labels).double().mean().item()
 
 
+JAX_FRAMEWORKS = {"jax-jit": "jit", "jax-scan": "scan"}
+
+
+def jax_case(case: int, framework: str, weights: str, epochs: int) -> dict:
+    """The JAX columns: same weights, data and batch order; ``skipped`` when JAX is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("jax") is None:
+        return {"skipped": "JAX is not installed (pip install -e '.[bench]')"}
+    import os
+
+    import minidl.nn as mnn
+
+    if torch.get_num_threads() == 1:  # XLA's own thread pool, as torch.set_num_threads(1) for the others
+        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+    from benchmarks import jax_cases
+    from minidl.data import DataLoader
+
+    loss, optimizer, batch_size, threshold = TRAIN_CASES[case]
+    x, y, x_test, y_test = disk_data()
+    targets = y.to(x.dtype).unsqueeze(1)
+
+    def permutations():
+        # minidl's DataLoader with the Trainer's seed; one batch of everything = that epoch's shuffled order
+        loader = DataLoader(x, targets, len(x), shuffle=True, seed=SEED)
+        while True:
+            yield next(iter(loader))
+
+    spec = {
+        "activations": [act for _, act in mnn.parse_hidden(SEED_HIDDEN)],
+        "loss": loss,
+        "optimizer": optimizer,
+        "lr": 0.01,
+        "batch_size": batch_size,
+        "threshold": threshold,
+    }
+    state = torch.load(weights, weights_only=True)
+    result = jax_cases.train(JAX_FRAMEWORKS[framework], spec, state, (x, y, x_test, y_test), epochs, permutations)
+    result.update(steps=epochs * -(-len(x) // batch_size), epochs=epochs, setup_rss_mib=peak_rss_mib())
+    return result
+
+
 def train_case(case: int, framework: str, weights: str, epochs: int) -> dict:
     from minidl.data import DataLoader
 
+    if framework in JAX_FRAMEWORKS:
+        return jax_case(case, framework, weights, epochs)
     _, _, batch_size, threshold = TRAIN_CASES[case]
     x, y, x_test, y_test = disk_data()
     targets = y.to(x.dtype).unsqueeze(1)  # what the Trainer feeds both losses: a column of 0/1
@@ -157,6 +204,7 @@ def train_case(case: int, framework: str, weights: str, epochs: int) -> dict:
     return {
         "seconds": seconds,
         "steps": epochs * -(-len(x) // batch_size),
+        "epochs": epochs,
         "test_accuracy": test_accuracy,
         "setup_rss_mib": setup_rss,
     }
@@ -278,7 +326,7 @@ class _nullcontext:
 def main() -> None:
     parser = argparse.ArgumentParser(description="run one benchmark measurement (used by benchmarks/run.py)")
     parser.add_argument("case", choices=["1", "2", "3", "4a", "4b"])
-    parser.add_argument("framework", choices=["minidl", "minidl-loop", "torch", "paired"])
+    parser.add_argument("framework", choices=["minidl", "minidl-loop", "torch", "paired", *JAX_FRAMEWORKS])
     parser.add_argument("weights", help="path of the initial state_dict (torch.save of minidl's)")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps the default")
     parser.add_argument("--quick", action="store_true")

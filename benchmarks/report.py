@@ -8,6 +8,16 @@ NAMES = {
     "minidl-step": "minidl (Trainer's step)",
     "minidl-loop": "minidl (user loop)",
     "torch": "torch.nn + autograd + torch.optim",
+    "jax-jit": "JAX, per-sample `jax.jit` step",
+    "jax-scan": "JAX, whole epoch as one `lax.scan`",
+}
+# the side-by-side table of cases 1 and 2: column -> framework key (None: not built yet)
+COLUMNS = {
+    "minidl eager": "minidl",
+    "minidl compiled": None,
+    "torch.nn": "torch",
+    "JAX jit": "jax-jit",
+    "JAX scan": "jax-scan",
 }
 MINIDL_ROW = {1: "minidl-trainer", 2: "minidl-trainer", 3: "minidl-step"}  # what "minidl" ran, by case
 
@@ -90,7 +100,48 @@ def write_report(data: dict) -> str:
                 f"{p['paired']['threads']} | 1 | minidl **{ms['minidl']:.1f}**, torch.nn **{ms['torch']:.1f}** ms/step "
                 f"| | minidl/torch.nn time {p['paired']['ratio_minidl_over_torch']:.2f} (median of step pairs) | | |"
             )
+        for fw, why in p.get("skipped_frameworks", {}).items():
+            lines.append(f"| {label} | {NAMES[fw]} | | | skipped: {why} | | | | |")
+            label = ""
         quick = " (quick run: not an acceptance measurement)" if p.get("quick") else ""
         notes.append(f"- Case {part} ({p['date']}){quick}: {_target(part, p)}")
+    lines += _side_by_side(data["parts"])
     lines += ["", "## Against the acceptance targets of issue 6", "", *notes, ""]
     return "\n".join(lines)
+
+
+def _cell(p: dict, fw: str | None) -> str:
+    if fw is None:
+        return "n/a (not built yet)"
+    if fw in p.get("skipped_frameworks", {}):
+        return f"skipped: {p['skipped_frameworks'][fw]}"
+    s = p["summary"].get(fw)
+    if s is None:
+        return "—"
+    per_epoch = f", {s['median'] / s['epochs'] * 1e3:.3g} ms/epoch" if "epochs" in s else ""
+    warm = f", warm-up {_fmt(s['warmup_seconds'])} s" if "warmup_seconds" in s else ""
+    return (
+        f"**{_fmt(s['median'])}** {p['unit']}{per_epoch} ({s['speedup_vs_torch']:.2f}×){warm}, "
+        f"acc {s['test_accuracy']:.3f}"
+    )
+
+
+def _side_by_side(parts: dict) -> list[str]:
+    """Cases 1 and 2 with one column per framework: median time (speed-up vs torch.nn), test accuracy."""
+    rows = [p for part, p in parts.items() if part in ("1", "2") and "summary" in p]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Cases 1 and 2 side by side",
+        "",
+        "Median training time (in brackets: speed-up vs torch.nn, the median of the paired ratios), test "
+        "accuracy. JAX's warm-up (compilation + one epoch on a throwaway copy) runs before the clock "
+        "starts, like every framework's warm-up, and is shown apart.",
+        "",
+        "| case | " + " | ".join(COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+    ]
+    for p in rows:
+        lines.append(f"| {p['case']} | " + " | ".join(_cell(p, fw) for fw in COLUMNS.values()) + " |")
+    return lines

@@ -1,0 +1,96 @@
+"""Smoke tests of the benchmark harness (benchmarks/): the JAX columns and their skipping. No timing asserts."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_ARCH = (2, "25:relu,25:tanh,25:relu", 1)
+
+
+def test_the_harness_does_not_import_jax():
+    code = "import sys, benchmarks.run, benchmarks.cases, benchmarks.report; print('jax' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_jax_case_says_skipped_without_jax(tmp_path, monkeypatch):
+    from benchmarks import cases, run
+
+    weights = run.save_weights(SEED_ARCH, str(tmp_path))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a))
+    result = cases.train_case(1, "jax-scan", weights, epochs=1)
+    assert result == {"skipped": "JAX is not installed (pip install -e '.[bench]')"}
+
+
+def _fake(seconds: float) -> dict:
+    return {
+        "seconds": seconds,
+        "steps": 100,
+        "epochs": 2,
+        "test_accuracy": 0.95,
+        "peak_rss_mib": 1,
+        "setup_rss_mib": 1,
+        "threads": 1,
+    }
+
+
+def test_a_skipped_jax_column_keeps_the_case_and_shows_in_the_report(monkeypatch):
+    from benchmarks import report, run
+
+    calls = []
+
+    def measure(part, framework, weights, threads, quick):
+        calls.append(framework)
+        if framework.startswith("jax"):
+            return {"skipped": "JAX is not installed"}
+        return _fake({"minidl": 1.0, "minidl-loop": 1.5, "torch": 4.0}[framework])
+
+    monkeypatch.setattr(run, "measure", measure)
+    part = run.run_part("1", "unused", quick=True, reps=2)
+    # each JAX framework is asked once, then left out of the later repetitions
+    assert calls == ["minidl", "minidl-loop", "torch", "jax-jit", "jax-scan", "minidl", "minidl-loop", "torch"]
+    assert set(part["summary"]) == {"minidl", "minidl-loop", "torch"}
+    assert part["summary"]["minidl"]["speedup_vs_torch"] == 4.0
+    assert part["skipped_frameworks"] == {"jax-jit": "JAX is not installed", "jax-scan": "JAX is not installed"}
+    machine = {"cpu": "x", "cores": 2, "platform": "p", "torch": "t", "python": "3.11", "torch_default_threads": 2}
+    text = report.write_report({"machine": machine, "command": "c", "parts": {"1": part}})
+    side = text.split("## Cases 1 and 2 side by side")[1].split("## Against")[0]
+    header, _, row = (line for line in side.splitlines() if line.startswith("|"))
+    assert header == "| case | minidl eager | minidl compiled | torch.nn | JAX jit | JAX scan |"
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "1"
+    assert cells[1] == "**1** s, 500 ms/epoch (4.00×), acc 0.950"
+    assert cells[2] == "n/a (not built yet)"
+    assert cells[4] == cells[5] == "skipped: JAX is not installed"
+
+
+def test_a_required_framework_skipped_skips_the_case(monkeypatch):
+    from benchmarks import run
+
+    monkeypatch.setattr(run, "measure", lambda *a: {"skipped": "not yet available: minidl.optim.Adam"})
+    part = run.run_part("2", "unused", quick=True, reps=1)
+    assert part["skipped"] == "not yet available: minidl.optim.Adam"
+    assert "summary" not in part
+
+
+def test_jax_jit_and_scan_train_the_same_model(tmp_path, monkeypatch):
+    """The per-sample jit step and the scanned epoch are the same arithmetic in the same batch order."""
+    pytest.importorskip("jax")
+    from benchmarks import cases, run
+
+    monkeypatch.setenv("XLA_FLAGS", "")  # jax_case may add thread flags; restored after the test
+    weights = run.save_weights(SEED_ARCH, str(tmp_path))
+    jit = cases.train_case(2, "jax-jit", weights, epochs=2)
+    scan = cases.train_case(2, "jax-scan", weights, epochs=2)
+    assert jit["steps"] == scan["steps"] == 64
+    assert jit["final_loss"] == pytest.approx(scan["final_loss"], rel=1e-5)
+    assert jit["test_accuracy"] == pytest.approx(scan["test_accuracy"], abs=0.005)
+    assert jit["test_accuracy"] > 0.8  # two epochs of Adam on the disk data already separate it
