@@ -202,6 +202,74 @@ def _scan(backend: str | None, mode: str | None = None, **options) -> Callable:
     return build
 
 
+def _traced_minidl_step() -> Callable:
+    """minidl's own step (its layers, loss and SGD, as the Trainer calls them), traced into one aten graph by
+    ``make_fx`` on a throwaway copy: the generic way a ``Trainer(compile=True)`` could capture any model.
+    Each Parameter is rebound to a fresh copy of the carried weights (and a fresh grad), so the in-place
+    updates hit intermediates, never the graph's inputs: the graph is a pure (weights, x, t) -> (weights, loss)."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from benchmarks.cases import SEED_HIDDEN, minidl_model
+    from minidl.nn import MSELoss
+    from minidl.optim import SGD
+
+    model = minidl_model(2, SEED_HIDDEN, 1)
+    loss_fn, optimizer = MSELoss(), SGD(model.parameters(), lr=LR)
+    parameters = list(model.parameters())
+
+    def step(weights: list[Tensor], x: Tensor, t: Tensor):
+        for p, w in zip(parameters, weights, strict=True):
+            p.data, p.grad = w.clone(), torch.zeros_like(w)
+        value = loss_fn(model(x), t)
+        optimizer.zero_grad()
+        model.backward_parameters(loss_fn.backward())
+        optimizer.step()
+        return [p.data for p in parameters], value
+
+    graphs: dict[torch.dtype, Callable] = {}
+
+    def traced(weights, xb, tb):
+        if xb.dtype not in graphs:
+            model.to(dtype=xb.dtype)
+            with torch.inference_mode(False):  # the optimizer leaves inference mode for its first step
+                graphs[xb.dtype] = make_fx(step)([w.clone() for w in weights], xb.clone(), tb.clone())
+        return graphs[xb.dtype](list(weights), xb, tb)
+
+    return traced
+
+
+def _minidl_scan(mode: str | None = None, **options) -> Callable:
+    def build():
+        from torch._higher_order_ops.scan import scan
+
+        _inductor_options(options)
+        traced = _traced_minidl_step()
+
+        def combine(carry, batch):
+            new, loss = traced(carry, *batch)
+            return tuple(new), loss
+
+        def epoch(params: tuple[Tensor, ...], xs: Tensor, ts: Tensor):
+            return scan(combine, params, (xs, ts))
+
+        compiled = torch.compile(epoch, backend="inductor", mode=mode, dynamic=False, fullgraph=True)
+        seen: set[torch.dtype] = set()
+
+        def run_epoch(params, xe, te):
+            n = len(xe)
+            xs, ts = xe.view(n, 1, -1), te.view(n, 1, -1)
+            if xe.dtype not in seen:  # the trace (make_fx) happens outside the compiled region
+                seen.add(xe.dtype)
+                traced(params, xs[0], ts[0])
+            new, losses = compiled(tuple(params), xs, ts)
+            torch._foreach_copy_(params, list(new))
+            return losses.sum()
+
+        return run_epoch
+
+    return build
+
+
 def _script_epoch() -> Callable:
     global SCRIPTED_GRADS
     SCRIPTED_GRADS = torch.jit.script(seed_grads)
@@ -257,6 +325,10 @@ VARIANTS: dict[str, tuple[str, Callable[[], Callable]]] = {
     "scan-inductor-cpp-wrapper-max-autotune": (
         'epoch = torch._higher_order_ops.scan, inductor, cpp_wrapper=True, mode "max-autotune-no-cudagraphs"',
         _scan("inductor", "max-autotune-no-cudagraphs", cpp_wrapper=True),
+    ),
+    "minidl-traced-scan-cpp-wrapper": (
+        "minidl's own step traced by make_fx, epoch = scan, inductor, cpp_wrapper=True",
+        _minidl_scan(cpp_wrapper=True),
     ),
     "scan-aot_eager": ("epoch = torch._higher_order_ops.scan, torch.compile aot_eager", _scan("aot_eager")),
     "script-epoch": ("epoch = torch.jit.script of the loop (TorchScript)", _script_epoch),
