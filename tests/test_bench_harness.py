@@ -94,3 +94,27 @@ def test_jax_jit_and_scan_train_the_same_model(tmp_path, monkeypatch):
     assert jit["final_loss"] == pytest.approx(scan["final_loss"], rel=1e-5)
     assert jit["test_accuracy"] == pytest.approx(scan["test_accuracy"], abs=0.005)
     assert jit["test_accuracy"] > 0.8  # two epochs of Adam on the disk data already separate it
+
+
+@pytest.mark.parametrize("variant", ["eager-step", "script-epoch"])
+def test_compile_study_step_is_minidls_step(variant):
+    """The study's hand-written step trains the same weights as minidl's own layers (float64: to rounding)."""
+    import torch
+
+    from benchmarks import compile_study
+
+    threads = torch.get_num_threads()
+    try:
+        result = compile_study.measure_one(variant, epochs=1, dtypes=["float64"])
+    finally:
+        torch.set_num_threads(threads)  # measure_one runs single-threaded, as the benchmarks
+    assert result["rel_vs_minidl_float64"] < 1e-12
+    assert result["rel_vs_eager_step_float64"] < 1e-12
+    assert result["test_accuracy"] == result["minidl_test_accuracy"]
+
+
+def test_compile_study_report_shows_a_failed_variant():
+    from benchmarks import compile_study
+
+    data = {"date": "d", "torch": "t", "results": [{"variant": "v", "describe": "what", "error": "Unsupported: x"}]}
+    assert "| v: what | **no**: Unsupported: x |" in compile_study.report(data)
