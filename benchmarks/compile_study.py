@@ -338,6 +338,7 @@ CACHED = (
     "compile-inductor",
     "scan-inductor",
     "scan-inductor-cpp-wrapper",
+    "minidl-traced-scan-cpp-wrapper",
 )  # rerun with the cache the first (cold) process left
 
 
@@ -487,6 +488,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=420, help="seconds per measurement process")
     parser.add_argument("--one", default=None, help="run one variant in this process and print RESULT {json}")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "compile_study"))
+    parser.add_argument("--append", action="store_true", help="keep the other variants' rows of the --out file")
     args = parser.parse_args()
     dtypes = [d for d in args.dtypes.split(",") if d]
     if args.one:
@@ -514,6 +516,10 @@ def main() -> None:
                 results.append(again)
                 print(_line(again), flush=True)
     out = Path(args.out)
+    if args.append and out.with_suffix(".json").exists():
+        measured = {r["variant"] for r in results}
+        kept = json.loads(out.with_suffix(".json").read_text())["results"]
+        results = [r for r in kept if r["variant"] not in measured] + results
     data = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "torch": torch.__version__, "results": results}
     out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
     out.with_suffix(".md").write_text(report(data))
