@@ -8,12 +8,12 @@ import struct
 import pytest
 import torch
 
-from minidl.config import resolve
 from minidl.errors import CheckpointError, ConfigError
+from minidl.experiment.config import resolve
+from minidl.experiment.experiment import Experiment
+from minidl.experiment.run_dir import MetricsLog, RunDir, read_metrics, write_atomic
+from minidl.experiment.saved_model import SavedModel
 from minidl.train import EpochResult
-from minidl.train.experiment import Experiment
-from minidl.train.run_dir import MetricsLog, RunDir, read_metrics, write_atomic
-from minidl.train.saved_model import SavedModel
 
 
 def test_plan_checks_without_creating(tmp_path):
@@ -93,7 +93,7 @@ def test_saved_model_round_trip(trained):
     loaded = SavedModel.from_bytes(data)
     assert torch.equal(torch.get_rng_state(), state)  # rebuilding the model draws no random numbers
     x, y = trained.data.test
-    assert torch.equal(loaded.predict(x), saved.predict(x))
+    assert torch.equal(loaded.predict_indices(x), saved.predict_indices(x))
     assert loaded.evaluate(x, y).loss == trained.evaluate("test").loss
     for key, value in trained.model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[key], value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from minidl.train.report import metrics_markdown
+from minidl.experiment.report import metrics_markdown
 from minidl.train.trainer import EpochResult, Evaluation
 
 CAPTIONS = {
@@ -13,6 +13,7 @@ CAPTIONS = {
     "training.png": "Figure 2: loss and accuracy per epoch, training and validation",
     "predictions.png": "Figure 3: predictions on the test set",
     "confusion.png": "Confusion matrix on the test set",
+    "roc.png": "ROC curve on the test set",
 }
 
 
