@@ -12,7 +12,8 @@ per batch; case 4: ``model(x)``), ``minidl-loop`` (the loop a user writes: ``mod
 ``zero_grad``, ``model.backward(loss.backward())``, ``step``) and ``torch`` (torch.nn + torch.autograd +
 torch.optim, written idiomatically); cases 1-2 also ``jax-jit`` and ``jax-scan`` (benchmarks/jax_cases.py:
 a per-sample ``jax.jit`` step, and a whole epoch as one ``lax.scan``), which report ``skipped`` when JAX is
-not installed (``pip install -e '.[bench]'``).
+not installed (``pip install -e '.[bench]'``); and ``minidl-compiled`` (benchmarks/compiled_proto.py: a
+prototype of ``Trainer(compile=True)``, the whole epoch as one compiled ``scan`` of minidl's traced step).
 """
 
 from __future__ import annotations
@@ -160,11 +161,66 @@ def jax_case(case: int, framework: str, weights: str, epochs: int) -> dict:
     return result
 
 
+def compiled_case(case: int, weights: str, epochs: int) -> dict:
+    """The "minidl compiled" column: benchmarks/compiled_proto.py, a prototype of ``Trainer(compile=True)``.
+
+    The same work per epoch as the torch.nn column (shuffled batches in the DataLoader's order, summed loss,
+    train accuracy after each epoch); compilation happens in a warm-up epoch on a copy of the weights before
+    the clock starts and is reported as ``warmup_seconds``, as the JAX columns.
+    """
+    from benchmarks import compiled_proto
+    from minidl.data import DataLoader
+
+    _, _, batch_size, threshold = TRAIN_CASES[case]
+    x, y, x_test, y_test = disk_data()
+    targets = y.to(x.dtype).unsqueeze(1)
+    model = _minidl_setup(case, weights)[0]  # trained; the trace runs on a second, throwaway copy
+    try:
+        traced = compiled_proto.trace_step(*_minidl_setup(case, weights), x[:batch_size], targets[:batch_size])
+    except compiled_proto.NotCapturable as why:
+        return {"skipped": f"not capturable: {why}"}
+    run_epoch = compiled_proto.compile_epoch(traced, batch_size)
+    parameters = [p.data for p in model.parameters()]
+    # the carry: separate tensors (the Parameters are views of one flat buffer, and scan's inputs may not
+    # alias each other); copied back after each epoch, so evaluation and checkpoints see them
+    with torch.inference_mode():  # inference tensors, as every later carry (a different kind recompiles)
+        carry = [w.clone() for w in parameters]
+    start = time.perf_counter()
+    xe, te = next(iter(DataLoader(x, targets, len(x), shuffle=True, seed=SEED)))  # the tensors the run sees
+    with torch.inference_mode():
+        run_epoch([w.clone() for w in carry], xe, te)  # compiles; on copies, the weights stay untouched
+    warmup = time.perf_counter() - start
+    loader = DataLoader(x, targets, len(x), shuffle=True, seed=SEED)  # one batch = the epoch's order
+    start = time.perf_counter()
+    for _ in range(epochs):
+        xe, te = next(iter(loader))  # outside inference mode, as the Trainer's loader
+        with torch.inference_mode():
+            carry, total = run_epoch(carry, xe, te)
+            torch._foreach_copy_(parameters, carry)
+            model.eval()
+            accuracy(model(x), y, threshold)
+            model.train()
+    seconds = time.perf_counter() - start
+    model.eval()
+    return {
+        "seconds": seconds,
+        "warmup_seconds": warmup,
+        "epoch_ms": seconds / epochs * 1e3,
+        "steps": epochs * -(-len(x) // batch_size),
+        "epochs": epochs,
+        "test_accuracy": accuracy(model(x_test), y_test, threshold),
+        "final_loss": total.item() / len(x),
+        "setup_rss_mib": peak_rss_mib(),
+    }
+
+
 def train_case(case: int, framework: str, weights: str, epochs: int) -> dict:
     from minidl.data import DataLoader
 
     if framework in JAX_FRAMEWORKS:
         return jax_case(case, framework, weights, epochs)
+    if framework == "minidl-compiled":
+        return compiled_case(case, weights, epochs)
     _, _, batch_size, threshold = TRAIN_CASES[case]
     x, y, x_test, y_test = disk_data()
     targets = y.to(x.dtype).unsqueeze(1)  # what the Trainer feeds both losses: a column of 0/1
@@ -326,7 +382,8 @@ class _nullcontext:
 def main() -> None:
     parser = argparse.ArgumentParser(description="run one benchmark measurement (used by benchmarks/run.py)")
     parser.add_argument("case", choices=["1", "2", "3", "4a", "4b"])
-    parser.add_argument("framework", choices=["minidl", "minidl-loop", "torch", "paired", *JAX_FRAMEWORKS])
+    frameworks = ["minidl", "minidl-loop", "minidl-compiled", "torch", "paired", *JAX_FRAMEWORKS]
+    parser.add_argument("framework", choices=frameworks)
     parser.add_argument("weights", help="path of the initial state_dict (torch.save of minidl's)")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps the default")
     parser.add_argument("--quick", action="store_true")

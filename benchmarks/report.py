@@ -8,13 +8,14 @@ NAMES = {
     "minidl-step": "minidl (Trainer's step)",
     "minidl-loop": "minidl (user loop)",
     "torch": "torch.nn + autograd + torch.optim",
+    "minidl-compiled": "minidl compiled (prototype: epoch = compiled `scan` of the traced step)",
     "jax-jit": "JAX, per-sample `jax.jit` step",
     "jax-scan": "JAX, whole epoch as one `lax.scan`",
 }
-# the side-by-side table of cases 1 and 2: column -> framework key (None: not built yet)
+# the side-by-side table of cases 1 and 2: column -> framework key
 COLUMNS = {
     "minidl eager": "minidl",
-    "minidl compiled": None,
+    "minidl compiled": "minidl-compiled",
     "torch.nn": "torch",
     "JAX jit": "jax-jit",
     "JAX scan": "jax-scan",
@@ -110,15 +111,13 @@ def write_report(data: dict) -> str:
     return "\n".join(lines)
 
 
-def _cell(p: dict, fw: str | None) -> str:
-    if fw is None:
-        return "n/a (not built yet)"
+def _cell(p: dict, fw: str) -> str:
     if fw in p.get("skipped_frameworks", {}):
         return f"skipped: {p['skipped_frameworks'][fw]}"
     s = p["summary"].get(fw)
     if s is None:
-        return "—"
-    per_epoch = f", {s['median'] / s['epochs'] * 1e3:.3g} ms/epoch" if "epochs" in s else ""
+        return "n/a (not measured)"
+    per_epoch = f", {_fmt(s['median'] / s['epochs'] * 1e3)} ms/epoch" if "epochs" in s else ""
     warm = f", warm-up {_fmt(s['warmup_seconds'])} s" if "warmup_seconds" in s else ""
     return (
         f"**{_fmt(s['median'])}** {p['unit']}{per_epoch} ({s['speedup_vs_torch']:.2f}×){warm}, "
@@ -136,8 +135,9 @@ def _side_by_side(parts: dict) -> list[str]:
         "## Cases 1 and 2 side by side",
         "",
         "Median training time (in brackets: speed-up vs torch.nn, the median of the paired ratios), test "
-        "accuracy. JAX's warm-up (compilation + one epoch on a throwaway copy) runs before the clock "
-        "starts, like every framework's warm-up, and is shown apart.",
+        "accuracy. The warm-up of minidl compiled and JAX (compilation + one epoch on a throwaway copy) runs "
+        "before the clock starts, like every framework's warm-up, and is shown apart: add it for the time "
+        "including compilation.",
         "",
         "| case | " + " | ".join(COLUMNS) + " |",
         "|---|" + "---|" * len(COLUMNS),

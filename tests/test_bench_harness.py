@@ -51,13 +51,14 @@ def test_a_skipped_jax_column_keeps_the_case_and_shows_in_the_report(monkeypatch
         calls.append(framework)
         if framework.startswith("jax"):
             return {"skipped": "JAX is not installed"}
-        return _fake({"minidl": 1.0, "minidl-loop": 1.5, "torch": 4.0}[framework])
+        return _fake({"minidl": 1.0, "minidl-loop": 1.5, "minidl-compiled": 0.5, "torch": 4.0}[framework])
 
     monkeypatch.setattr(run, "measure", measure)
     part = run.run_part("1", "unused", quick=True, reps=2)
     # each JAX framework is asked once, then left out of the later repetitions
-    assert calls == ["minidl", "minidl-loop", "torch", "jax-jit", "jax-scan", "minidl", "minidl-loop", "torch"]
-    assert set(part["summary"]) == {"minidl", "minidl-loop", "torch"}
+    first = ["minidl", "minidl-loop", "minidl-compiled", "torch"]
+    assert calls == [*first, "jax-jit", "jax-scan", *first]
+    assert set(part["summary"]) == {"minidl", "minidl-loop", "minidl-compiled", "torch"}
     assert part["summary"]["minidl"]["speedup_vs_torch"] == 4.0
     assert part["skipped_frameworks"] == {"jax-jit": "JAX is not installed", "jax-scan": "JAX is not installed"}
     machine = {"cpu": "x", "cores": 2, "platform": "p", "torch": "t", "python": "3.11", "torch_default_threads": 2}
@@ -67,8 +68,9 @@ def test_a_skipped_jax_column_keeps_the_case_and_shows_in_the_report(monkeypatch
     assert header == "| case | minidl eager | minidl compiled | torch.nn | JAX jit | JAX scan |"
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[0] == "1"
-    assert cells[1] == "**1** s, 500 ms/epoch (4.00×), acc 0.950"
-    assert cells[2] == "n/a (not built yet)"
+    assert cells[1] == "**1** s, 500.0 ms/epoch (4.00×), acc 0.950"
+    assert cells[2] == "**0.5** s, 250.0 ms/epoch (8.00×), acc 0.950"
+    assert cells[3] == "**4** s, 2,000 ms/epoch (1.00×), acc 0.950"
     assert cells[4] == cells[5] == "skipped: JAX is not installed"
 
 
@@ -118,3 +120,26 @@ def test_compile_study_report_shows_a_failed_variant():
 
     data = {"date": "d", "torch": "t", "results": [{"variant": "v", "describe": "what", "error": "Unsupported: x"}]}
     assert "| v: what | **no**: Unsupported: x |" in compile_study.report(data)
+
+
+def test_compiled_prototype_traces_minidls_step_and_refuses_adam(tmp_path):
+    """The "minidl compiled" column's capture: minidl's own step traced by make_fx is that step (run eagerly
+    here, without inductor: fast), and an optimizer with state is refused rather than frozen into the graph."""
+    import torch
+
+    from benchmarks import cases, compiled_proto, run
+
+    weights = run.save_weights(SEED_ARCH, str(tmp_path))
+    x, y, _, _ = cases.disk_data()
+    t = y.to(x.dtype).unsqueeze(1)
+    traced = compiled_proto.trace_step(*cases._minidl_setup(1, weights), x[:1], t[:1])
+    model, loss_fn, optimizer = cases._minidl_setup(1, weights)
+    carry = [p.data.clone() for p in model.parameters()]
+    for i in range(50):
+        carry, traced_loss = traced(carry, x[i : i + 1], t[i : i + 1])
+        loss = cases._minidl_step(model, loss_fn, optimizer, x[i : i + 1], t[i : i + 1])
+        assert traced_loss.item() == pytest.approx(loss.item(), rel=1e-6)
+    for ours, theirs in zip(carry, (p.data for p in model.parameters()), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
+    with pytest.raises(compiled_proto.NotCapturable, match="Adam"):
+        compiled_proto.trace_step(*cases._minidl_setup(2, weights), x[:32], t[:32])
