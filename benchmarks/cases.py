@@ -165,12 +165,21 @@ def compiled_case(case: int, weights: str, epochs: int) -> dict:
     """The "minidl compiled" column: benchmarks/compiled_proto.py, a prototype of ``Trainer(compile=True)``.
 
     The same work per epoch as the torch.nn column (shuffled batches in the DataLoader's order, summed loss,
-    train accuracy after each epoch); compilation happens in a warm-up epoch on a copy of the weights before
-    the clock starts and is reported as ``warmup_seconds``, as the JAX columns.
+    train accuracy after each epoch); compilation (cold: an empty inductor cache) happens in a warm-up epoch
+    on a copy of the weights before the clock starts and is reported as ``warmup_seconds``, as the JAX columns.
     """
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
     from benchmarks import compiled_proto
     from minidl.data import DataLoader
 
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:  # a cold compilation, as a user's first run
+        cache = tempfile.mkdtemp(prefix="minidl-bench-inductor-")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
     _, _, batch_size, threshold = TRAIN_CASES[case]
     x, y, x_test, y_test = disk_data()
     targets = y.to(x.dtype).unsqueeze(1)
