@@ -14,8 +14,9 @@ start from minidl's initial weights (saved once here, loaded by each process), s
 and the same batches in the same order. Small cases run with ``torch.set_num_threads(1)``; the
 compute-bound case 3 keeps torch's default thread count. Timings exclude process start, imports and data
 generation. Cases 1 and 2 also run JAX (a per-sample ``jax.jit`` step and a whole-epoch ``lax.scan``,
-benchmarks/jax_cases.py) when it is installed (``pip install -e '.[bench]'``); otherwise those columns say
-so and the rest runs as before.
+benchmarks/jax_cases.py) when it is installed (``pip install -e '.[bench]'``; otherwise those columns say
+so and the rest runs as before), and "minidl compiled" (benchmarks/compiled_proto.py, a prototype of
+``Trainer(compile=True)``; a cold inductor compilation of 10-40 s per measurement, reported apart).
 """
 
 from __future__ import annotations
