@@ -107,7 +107,9 @@ def write_report(data: dict) -> str:
         quick = " (quick run: not an acceptance measurement)" if p.get("quick") else ""
         notes.append(f"- Case {part} ({p['date']}){quick}: {_target(part, p)}")
     lines += _side_by_side(data["parts"])
-    lines += ["", "## Against the acceptance targets of issue 6", "", *notes, ""]
+    if "1" in data["parts"] and "summary" in data["parts"]["1"]:
+        notes += _issue15(data["parts"]["1"])
+    lines += ["", "## Against the acceptance targets of issues 6 and 15", "", *notes, ""]
     return "\n".join(lines)
 
 
@@ -145,3 +147,27 @@ def _side_by_side(parts: dict) -> list[str]:
     for p in rows:
         lines.append(f"| {p['case']} | " + " | ".join(_cell(p, fw) for fw in COLUMNS.values()) + " |")
     return lines
+
+
+def _issue15(p: dict) -> list[str]:
+    """Issue 15's targets on case 1, from the columns this run has."""
+    s = p["summary"]
+    eager = s["minidl"]
+    verdict = "met" if eager["speedup_vs_torch"] >= 5 else "NOT met"
+    notes = [f"- Issue 15, case 1: eager ≥ 5× torch.nn: {eager['speedup_vs_torch']:.2f}× — {verdict}"]
+    compiled = s.get("minidl-compiled")
+    if compiled is None:
+        return notes
+    total = compiled["median"] + compiled.get("warmup_seconds", 0.0)
+    ratio = eager["median"] / total
+    verdict = "met" if ratio >= 3 else "NOT met"
+    notes.append(
+        f"- Issue 15, case 1: compiled incl. compilation (its warm-up) ≥ 3× eager: {eager['median']:.3g} s / "
+        f"({compiled['median']:.3g} + {compiled.get('warmup_seconds', 0.0):.3g} s warm-up) = {ratio:.2f}× — {verdict}"
+    )
+    scan = s.get("jax-scan")
+    if scan is not None:
+        ratio = compiled["median"] / scan["median"]
+        verdict = "met" if ratio <= 5 else "NOT met"
+        notes.append(f"- Issue 15, case 1: compiled per epoch within 5× of JAX scan: {ratio:.2f}× — {verdict}")
+    return notes

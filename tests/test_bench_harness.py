@@ -72,6 +72,11 @@ def test_a_skipped_jax_column_keeps_the_case_and_shows_in_the_report(monkeypatch
     assert cells[2] == "**0.5** s, 250.0 ms/epoch (8.00×), acc 0.950"
     assert cells[3] == "**4** s, 2,000 ms/epoch (1.00×), acc 0.950"
     assert cells[4] == cells[5] == "skipped: JAX is not installed"
+    targets = text.split("## Against")[1]
+    assert "- Issue 15, case 1: eager ≥ 5× torch.nn: 4.00× — NOT met" in targets
+    # compiled 0.5 s (no warm-up in the fake) against eager 1 s: 2× < 3×; no JAX scan column, no JAX line
+    assert "= 2.00× — NOT met" in targets
+    assert "JAX scan" not in targets
 
 
 def test_a_required_framework_skipped_skips_the_case(monkeypatch):
