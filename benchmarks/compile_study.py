@@ -403,7 +403,35 @@ def _accuracy(params: list[Tensor], x: Tensor, y: Tensor) -> float:
     return ((out.squeeze(1) > 0.5).long() == y).double().mean().item()
 
 
-def measure_one(name: str, epochs: int, dtypes: list[str]) -> dict:
+def _jax_epoch():
+    """JAX's whole-epoch ``lax.scan`` of the same experiment (benchmarks/jax_cases.py), or None without JAX:
+    ``run(xe, te)`` trains its own copy of the initial weights one epoch further and waits for the result."""
+    import importlib.util
+
+    if importlib.util.find_spec("jax") is None:
+        return None
+    flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"  # 1 thread, as torch here
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+    import jax
+
+    from benchmarks import jax_cases
+    from benchmarks.cases import SEED_HIDDEN, minidl_model
+    from minidl.nn import parse_hidden
+
+    case = {"activations": [a for _, a in parse_hidden(SEED_HIDDEN)], "loss": "mse", "optimizer": "sgd"}
+    case.update(lr=LR, batch_size=1, threshold=0.5)
+    run_epoch, init, _ = jax_cases.make_epoch("scan", case, 1000)
+    params = jax_cases.params_from_state_dict(minidl_model(2, SEED_HIDDEN, 1).state_dict())
+    carry = [(params, init(params))]
+
+    def run(xe: Tensor, te: Tensor) -> None:
+        carry[0], total = run_epoch(carry[0], xe.numpy(), te.numpy())
+        jax.block_until_ready((carry[0], total))
+
+    return run
+
+
+def measure_one(name: str, epochs: int, dtypes: list[str], pair_jax: bool = False) -> dict:
     torch.set_num_threads(1)
     result: dict = {"variant": name, "describe": VARIANTS[name][0], "torch": torch.__version__}
     build = VARIANTS[name][1]
@@ -436,7 +464,10 @@ def measure_one(name: str, epochs: int, dtypes: list[str]) -> dict:
     model, minidl_epoch = _minidl(_initial(torch.float32))
     minidl_epoch(None, *batches[0])  # warm-up on a throwaway copy, as every framework in benchmarks/
     model, minidl_epoch = _minidl(_initial(torch.float32))
-    ours, theirs = [], []
+    jax_epoch = _jax_epoch() if pair_jax else None
+    if jax_epoch is not None:
+        jax_epoch(*batches[0])  # compiles on its own first epoch; its weights then run one epoch ahead
+    ours, theirs, jax_times = [], [], []
     for xe, te in batches:
         start = time.perf_counter()
         with torch.inference_mode():
@@ -445,6 +476,15 @@ def measure_one(name: str, epochs: int, dtypes: list[str]) -> dict:
         start = time.perf_counter()
         minidl_epoch(None, xe, te)
         theirs.append(time.perf_counter() - start)
+        if jax_epoch is not None:  # the third of each triple: JAX's lax.scan epoch, same data and order
+            start = time.perf_counter()
+            jax_epoch(xe, te)
+            jax_times.append(time.perf_counter() - start)
+    if jax_times:
+        result.update(
+            jax_scan_epoch_ms=statistics.median(jax_times) * 1e3,
+            ratio_vs_jax_scan=statistics.median(a / b for a, b in zip(ours, jax_times, strict=True)),
+        )
     result.update(
         epochs=epochs,
         epoch_ms=statistics.median(ours) * 1e3,
@@ -461,10 +501,10 @@ def measure_one(name: str, epochs: int, dtypes: list[str]) -> dict:
 # -- the driver ---------------------------------------------------------------------------------------------
 
 
-def run_variant(name: str, epochs: int, dtypes: str, cache: str, timeout: float) -> dict:
+def run_variant(name: str, epochs: int, dtypes: str, cache: str, timeout: float, pair_jax: bool = False) -> dict:
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
     command = [sys.executable, "-m", "benchmarks.compile_study", "--one", name, "--epochs", str(epochs)]
-    command += ["--dtypes", dtypes]
+    command += ["--dtypes", dtypes] + (["--pair-jax"] if pair_jax else [])
     start = time.perf_counter()
     try:
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
@@ -489,11 +529,12 @@ def main() -> None:
     parser.add_argument("--one", default=None, help="run one variant in this process and print RESULT {json}")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "compile_study"))
     parser.add_argument("--append", action="store_true", help="keep the other variants' rows of the --out file")
+    parser.add_argument("--pair-jax", action="store_true", help="alternate each epoch with JAX's lax.scan too")
     args = parser.parse_args()
     dtypes = [d for d in args.dtypes.split(",") if d]
     if args.one:
         try:
-            result = measure_one(args.one, args.epochs, dtypes)
+            result = measure_one(args.one, args.epochs, dtypes, args.pair_jax)
         except Exception as error:  # a variant that fails is a result: say how
             traceback.print_exc()
             result = {"variant": args.one, "describe": VARIANTS[args.one][0], "error": _short(error)}
@@ -507,11 +548,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
             cache = os.path.join(folder, name)
-            result = run_variant(name, args.epochs, args.dtypes, cache, args.timeout)
+            result = run_variant(name, args.epochs, args.dtypes, cache, args.timeout, args.pair_jax)
             results.append(result)
             print(_line(result), flush=True)
             if name in CACHED and "error" not in result:  # the same compilation again, from the disk cache
-                again = run_variant(name, args.epochs, args.dtypes.split(",")[0], cache, args.timeout)
+                again = run_variant(name, args.epochs, args.dtypes.split(",")[0], cache, args.timeout, args.pair_jax)
                 again["variant"] = f"{name} (cached)"
                 results.append(again)
                 print(_line(again), flush=True)
@@ -551,17 +592,20 @@ def report(data: dict) -> str:
         "same process; read the ratio, not the absolute numbers. First epoch = capture + compilation + one "
         'epoch, in a fresh process with an empty inductor cache ("cached": a second process reusing it). '
         "Equality: the largest normwise relative difference max|a−b|/max|b| over the 8 weight tensors after "
-        "one epoch against minidl's eager layers (targets: 1e-5 in float32, 1e-10 in float64).",
+        "one epoch against minidl's eager layers (targets: 1e-5 in float32, 1e-10 in float64). With "
+        "`--pair-jax`, JAX's whole-epoch `lax.scan` is the third of each alternating triple.",
         "",
         "| variant | works | first epoch s | ms/epoch | minidl eager ms/epoch | speed-up vs minidl "
-        "| 50 epochs incl. compile s (minidl eager) | rel. diff f32 | rel. diff f64 | test acc (minidl) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| 50 epochs incl. compile s (minidl eager) | rel. diff f32 | rel. diff f64 | test acc (minidl) "
+        "| ms/epoch ÷ JAX scan's (paired) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data["results"]:
         if "error" in r:
-            lines.append(f"| {r['variant']}: {r['describe']} | **no**: {r['error']} | | | | | | | | |")
+            lines.append(f"| {r['variant']}: {r['describe']} | **no**: {r['error']} | | | | | | | | | |")
             continue
         f64 = r.get("rel_vs_minidl_float64")
+        jax = f"{r['ratio_vs_jax_scan']:.2f} (JAX {r['jax_scan_epoch_ms']:.2f} ms)" if "ratio_vs_jax_scan" in r else ""
         # 50 epochs: the first (with compilation) + 49 at the median; minidl's eager: 50 at its median
         total = r["first_epoch_s"] + 49 * r["epoch_ms"] / 1e3
         theirs = 50 * r["minidl_epoch_ms"] / 1e3
@@ -569,7 +613,7 @@ def report(data: dict) -> str:
             f"| {r['variant']}: {r['describe']} | yes | {r['first_epoch_s']:.2f} | {r['epoch_ms']:.2f} "
             f"| {r['minidl_epoch_ms']:.1f} | {r['speedup_vs_minidl']:.2f}× | {total:.2f} ({theirs:.2f}) "
             f"| {r['rel_vs_minidl_float32']:.1e} | {'' if f64 is None else f'{f64:.1e}'} "
-            f"| {r['test_accuracy']:.3f} ({r['minidl_test_accuracy']:.3f}) |"
+            f"| {r['test_accuracy']:.3f} ({r['minidl_test_accuracy']:.3f}) | {jax} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -100,32 +100,17 @@ def make_step(forward, loss, update):
     return step
 
 
-def train(
-    mode: str,
-    case: dict,
-    state_dict: dict[str, torch.Tensor],
-    data: tuple[torch.Tensor, ...],
-    epochs: int,
-    permutations,
-) -> dict:
-    """Train with ``mode`` "jit" or "scan"; returns seconds, warmup_seconds, test accuracy, final loss.
-
-    ``case``: activations, loss ("mse" or "bce_logits"), optimizer ("sgd" or "adam"), lr, batch_size,
-    threshold. ``permutations()``: a fresh iterator over the epochs' shuffled ``(x, targets)`` (torch
-    tensors, minidl's DataLoader order).
-    """
-    x, y, x_test, y_test = data
+def make_epoch(mode: str, case: dict, n: int):
+    """``(run_epoch, init, predict)``: ``run_epoch(carry, xe, te) -> (carry, summed loss)`` over ``n`` samples
+    in batches of ``case["batch_size"]``, with carry ``(params, init(params))``; ``predict(params, x)``."""
     forward = make_forward(case["activations"])
     loss = {"mse": mse, "bce_logits": bce_with_logits}[case["loss"]]
     init, update = {"sgd": sgd, "adam": adam}[case["optimizer"]](case["lr"])
     step_fn = make_step(forward, loss, update)
     step = jax.jit(step_fn)
     epoch_scan = jax.jit(lambda carry, xs, ts: jax.lax.scan(step_fn, carry, (xs, ts)))
-    predict = jax.jit(forward)
     b = case["batch_size"]
-    n = len(x)
     full = n // b
-    x_np = x.numpy()
 
     def run_epoch(carry, xe: np.ndarray, te: np.ndarray):
         if mode == "jit":
@@ -142,6 +127,27 @@ def train(
             carry, value = step(carry, (xe[full * b :], te[full * b :]))
             total = total + value * (n - full * b)
         return carry, total
+
+    return run_epoch, init, jax.jit(forward)
+
+
+def train(
+    mode: str,
+    case: dict,
+    state_dict: dict[str, torch.Tensor],
+    data: tuple[torch.Tensor, ...],
+    epochs: int,
+    permutations,
+) -> dict:
+    """Train with ``mode`` "jit" or "scan"; returns seconds, warmup_seconds, test accuracy, final loss.
+
+    ``case``: activations, loss ("mse" or "bce_logits"), optimizer ("sgd" or "adam"), lr, batch_size,
+    threshold. ``permutations()``: a fresh iterator over the epochs' shuffled ``(x, targets)`` (torch
+    tensors, minidl's DataLoader order).
+    """
+    x, y, x_test, y_test = data
+    run_epoch, init, predict = make_epoch(mode, case, len(x))
+    x_np = x.numpy()
 
     def accuracy(params, inputs: np.ndarray, labels: np.ndarray) -> float:
         output = np.asarray(predict(params, inputs))
@@ -171,6 +177,6 @@ def train(
         "warmup_seconds": warmup_seconds,
         "epoch_ms": seconds / epochs * 1e3,
         "test_accuracy": accuracy(carry[0], x_test.numpy(), y_test.numpy()),
-        "final_loss": float(total) / n,
+        "final_loss": float(total) / len(x),
         "jax": jax.__version__,
     }
