@@ -593,7 +593,8 @@ def report(data: dict) -> str:
         'epoch, in a fresh process with an empty inductor cache ("cached": a second process reusing it). '
         "Equality: the largest normwise relative difference max|a−b|/max|b| over the 8 weight tensors after "
         "one epoch against minidl's eager layers (targets: 1e-5 in float32, 1e-10 in float64). With "
-        "`--pair-jax`, JAX's whole-epoch `lax.scan` is the third of each alternating triple.",
+        "`--pair-jax`, JAX's whole-epoch `lax.scan` is the third of each alternating triple. Rows kept by "
+        "`--append` come from earlier runs; the date is the last run's.",
         "",
         "| variant | works | first epoch s | ms/epoch | minidl eager ms/epoch | speed-up vs minidl "
         "| 50 epochs incl. compile s (minidl eager) | rel. diff f32 | rel. diff f64 | test acc (minidl) "
