@@ -27,6 +27,7 @@ from typing import Any
 
 from minidl.device import DTYPES, is_device_name
 from minidl.errors import ConfigError
+from minidl.limits import read_small_file, short_repr
 
 SEED_HIDDEN = "25:relu,25:tanh,25:relu"
 
@@ -59,7 +60,7 @@ COMPONENTS = ("loss", "optimizer", "scheduler")  # open sections: any constructo
 
 def _check(key: str, value: Any, ok: bool, expected: str) -> None:
     if not ok:
-        raise ConfigError(f"{key} must be {expected}, got {value!r}")
+        raise ConfigError(f"{key} must be {expected}, got {short_repr(value)}")
 
 
 def _is_int(v: Any) -> bool:
@@ -136,7 +137,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML or JSON config (chosen by the suffix) and check its keys."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small_file(path).decode("utf-8")  # a regular file under 1 MiB: no FIFO, no /dev/zero
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except (IsADirectoryError, UnicodeDecodeError) as error:
