@@ -20,6 +20,7 @@ from minidl.train.experiment import Experiment
 from minidl.train.interrupt import TrainingInterrupted, stop_on_signals
 from minidl.train.report import metrics_lines
 from minidl.train.run_dir import MetricsLog, RunDir
+from minidl.train.run_lock import lock_for_command, lock_new_run_folder, releases_run_locks
 from minidl.train.saved_model import SavedModel
 from minidl.train.summary_md import summary_markdown
 
@@ -85,11 +86,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_train)
 
 
+@releases_run_locks
 def run_train(args: argparse.Namespace) -> int:
-    resume = plan_resume(args) if args.resume is not None else None  # checked and loaded; nothing written yet
-    config = resume.config if resume is not None else config_from_args(args)
     worker = "WORLD_SIZE" in os.environ  # started by torchrun (perhaps through --nproc)
     main = not worker or os.environ.get("RANK") == "0"  # only rank 0 writes: other ranks never look at the folder
+    if main:  # one writer per run folder (train/run_lock.py): refused early, naming the holder's PID
+        lock_for_command(args.resume, args.out, args.name)
+    resume = plan_resume(args) if args.resume is not None else None  # checked and loaded; nothing written yet
+    config = resume.config if resume is not None else config_from_args(args)
     run_dir = None
     if resume is not None:
         run_dir = resume.run_dir
@@ -97,6 +101,8 @@ def run_train(args: argparse.Namespace) -> int:
         run_dir = RunDir.plan(args.out, args.name, overwrite=args.overwrite)  # refuse before any work
     if config["nproc"] > 1 and not worker:
         parallel_device(config["device"], config["nproc"], config["nproc"] - 1)  # no device, no torchrun
+        if resume is None:  # the launcher holds the lock until its workers are gone
+            lock_new_run_folder(run_dir.path, overwrite=run_dir.overwrite)
         code = launch(config["nproc"], without_nproc(command_line(args)))
         if code != 0:
             print(
@@ -126,6 +132,7 @@ def train_here(
         done = f"epoch {start.epoch}, step {start.step}" if start.step else f"epoch {start.epochs_done}"
         say(f"resuming {run_dir.path} from {resume.path.name} (after {done} of {config['epochs']})")
     else:
+        lock_new_run_folder(run_dir.path, overwrite=run_dir.overwrite)  # held until run_train returns
         run_dir.create()
         run_dir.write("config.json", to_json(config))
     every = resume.every if resume is not None else args.checkpoint_every

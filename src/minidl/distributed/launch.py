@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from minidl.errors import ConfigError
+from minidl.train.run_lock import LAUNCHER_ENV
 
 LOOPBACK = "127.0.0.1"
 TIMEOUT_EXIT_CODE = 124  # as timeout(1)
@@ -80,7 +81,9 @@ def launch(
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise ConfigError(f"--nproc must be a positive integer, got {nproc!r}")
     command = torchrun_command(nproc, argv, port if port is not None else free_port(), module=module)
-    return run_process_group(command, timeout=timeout, cwd=cwd, env=_loopback_env(os.environ if env is None else env))
+    workers_env = _loopback_env(os.environ if env is None else env)
+    workers_env[LAUNCHER_ENV] = str(os.getpid())  # the workers write under this process's run-folder lock
+    return run_process_group(command, timeout=timeout, cwd=cwd, env=workers_env)
 
 
 def run_process_group(

@@ -21,6 +21,7 @@ from minidl.train.callbacks import Callback
 from minidl.train.checkpoint_file import read_regular_file
 from minidl.train.checkpoint_manager import CheckpointManager
 from minidl.train.durable import append_line_durable, atomic_write_bytes, remove_temp_files, truncate_to_epoch
+from minidl.train.run_lock import LOCK_NAME
 from minidl.train.saved_model import SavedModel
 from minidl.train.trainer import EpochResult
 
@@ -75,7 +76,7 @@ class RunDir:
         if path.exists():
             if not path.is_dir():
                 raise ConfigError(f"run folder {path} exists and is not a folder")
-            if any(path.iterdir()) and not overwrite:
+            if any(p.name != LOCK_NAME for p in path.iterdir()) and not overwrite:  # a lone .lock: still empty
                 raise ConfigError(
                     f"run folder {path} already exists and is not empty; pass --overwrite to replace its run files, "
                     "or choose another --out or --name"
