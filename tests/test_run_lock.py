@@ -23,7 +23,7 @@ from safetensors import safe_open
 
 from minidl.cli.main import main
 from minidl.distributed.launch import is_alive
-from minidl.train.run_lock import LOCK_NAME, lock_holder, lock_run_folder
+from minidl.experiment.run_lock import LOCK_NAME, lock_holder, lock_run_folder
 from tests.test_bad_input import snapshot
 
 ROUNDS = 20

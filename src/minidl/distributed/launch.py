@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from minidl.errors import ConfigError
-from minidl.train.run_lock import LAUNCHER_ENV
 
 LOOPBACK = "127.0.0.1"
 TIMEOUT_EXIT_CODE = 124  # as timeout(1)
+LAUNCHER_ENV = "MINIDL_LAUNCHER_PID"  # set for the workers: the launcher holds the run-folder lock
 
 
 def free_port(host: str = LOOPBACK) -> int:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from minidl.distributed.launch import LAUNCHER_ENV
 from minidl.errors import ConfigError
 
 try:
@@ -29,7 +30,6 @@ except ImportError:  # Windows: no flock; runs are not locked there
     fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = ".lock"
-LAUNCHER_ENV = "MINIDL_LAUNCHER_PID"  # set by the --nproc launcher for its workers: it holds the lock
 
 F = TypeVar("F", bound=Callable[..., Any])
 _scopes: list[list[RunLock]] = []  # the locks taken inside each active ``releases_run_locks`` call
