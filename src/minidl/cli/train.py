@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
@@ -13,7 +12,7 @@ from minidl.cli.options import add_experiment_flags, config_from_args
 from minidl.cli.progress import progress_for
 from minidl.cli.resume import DEFAULT_EVERY, DEFAULT_KEEP, Resume, plan_resume
 from minidl.distributed import DistContext, init_from_env, parallel_device
-from minidl.distributed.launch import launch
+from minidl.distributed.launch import as_worker, launch_run
 from minidl.experiment.config import to_json
 from minidl.experiment.experiment import Experiment
 from minidl.experiment.report import metrics_lines
@@ -103,15 +102,10 @@ def run_train(args: argparse.Namespace) -> int:
         parallel_device(config["device"], config["nproc"], config["nproc"] - 1)  # no device, no torchrun
         if resume is None:  # the launcher holds the lock until its workers are gone
             lock_new_run_folder(run_dir.path, overwrite=run_dir.overwrite)
-        code = launch(config["nproc"], without_nproc(command_line(args)))
-        if code != 0:
-            print(
-                f"minidl train: error: torchrun exited with code {code} (the workers' output is above)", file=sys.stderr
-            )
-        return code
+        return launch_run(config["nproc"], without_nproc(command_line(args)), run_dir.path)  # says how it ended
     if worker:  # config.json records the processes per machine that ran, however they were started
         config["nproc"] = int(os.environ.get("LOCAL_WORLD_SIZE", config["nproc"]))
-    with init_from_env(config["device"]) as context:
+    with as_worker(args.debug), init_from_env(config["device"]) as context:  # as_worker: --nproc's lifecycle
         return train_here(args, config, run_dir, context, resume)
 
 
@@ -122,7 +116,8 @@ def train_here(
     experiment = Experiment(config, context)
     start = resume.restore(experiment) if resume is not None else None  # a checkpoint that does not fit: refused
     if not context.is_main:  # the same steps as rank 0 (the collectives are in fit), silently
-        experiment.fit(start=start)
+        with stop_on_signals(experiment.trainer.interrupt):  # a signal stops every rank after the same step
+            experiment.fit(start=start)
         return 0
     say = (lambda *a: None) if args.quiet else print
     say(experiment.model)
@@ -147,9 +142,8 @@ def train_here(
     experiment.trainer.checkpointer = checkpointer
     callbacks = [*progress_for(config["epochs"], quiet=args.quiet), MetricsLog(run_dir)]
     start_time = time.perf_counter()
-    signals = stop_on_signals(experiment.trainer.interrupt) if not context.distributed else contextlib.nullcontext()
     try:
-        with signals:
+        with stop_on_signals(experiment.trainer.interrupt):
             history = experiment.fit(callbacks, start=start)
     except TrainingInterrupted as stop:
         print(f"minidl train: {stop}; resume with: minidl train --resume {run_dir.path}", file=sys.stderr)

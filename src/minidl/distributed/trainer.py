@@ -21,6 +21,7 @@ from minidl.distributed.context import (
     broadcast_parameters,
     shard_bounds,
 )
+from minidl.distributed.stop import AgreedStop
 from minidl.errors import ConfigError
 from minidl.nn.loss import Loss
 from minidl.nn.module import Module
@@ -56,6 +57,7 @@ class DistributedTrainer(Trainer):
         self.context = context if context is not None else DistContext()
         self._mean = loss_fn.reduction == "mean"
         self._params: list[Parameter] = []
+        self.interrupt = AgreedStop(self.context.rank)  # a signal stops every rank after the same step (stop.py)
 
     def _fit_begin(self) -> None:
         broadcast_parameters(self.model)
@@ -76,6 +78,7 @@ class DistributedTrainer(Trainer):
             self.model.backward(self.loss_fn.backward())
         all_reduce_gradients(self._params, hi - lo, len(xb), mean=self._mean)  # every rank, even one with no rows
         self.optimizer.step()
+        self.interrupt.after_step()
         return value, weight
 
     def _epoch_loss(self, total: torch.Tensor, n: int) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from minidl.errors import MinidlError
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []))
 
 
 class StopRequest:
@@ -40,7 +40,8 @@ class TrainingInterrupted(MinidlError):
 
 @contextlib.contextmanager
 def stop_on_signals(request: StopRequest) -> Iterator[StopRequest]:
-    """Within the block, SIGINT and SIGTERM set ``request.signum`` instead of stopping the process.
+    """Within the block, SIGINT, SIGTERM and SIGHUP (taken as SIGTERM) set ``request.signum`` instead of
+    stopping the process.
 
     Only the main thread can install handlers: elsewhere the block changes nothing.
     """
@@ -51,7 +52,7 @@ def stop_on_signals(request: StopRequest) -> Iterator[StopRequest]:
     def handler(signum: int, frame: object) -> None:
         if request.signum:  # asked twice: stop now
             raise KeyboardInterrupt
-        request.signum = signum
+        request.signum = signal.SIGTERM if signum == getattr(signal, "SIGHUP", None) else signum  # a hangup: SIGTERM
 
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
     try:
