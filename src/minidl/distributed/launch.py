@@ -267,7 +267,7 @@ def _outcome(code: int, stop: int, failures: dict[int, dict], notes: dict[int, s
             return "", 128 + stop
         if code < 0:  # a second signal: everything was killed at once
             return f"stopped at once by a second {signal.Signals(stop).name}{resume}", 128 + stop
-        return f"interrupted by {signal.Signals(stop).name} before training began{resume}", 128 + stop
+        return f"interrupted by {signal.Signals(stop).name} (no checkpoint saved by this stop){resume}", 128 + stop
     # torchrun stops the other workers with SIGTERM once one has failed: such a death is never the cause
     killed = [f for f in failures.values() if f["exitcode"] < 0 and f["exitcode"] != -signal.SIGTERM]
     if rank0 is not None and rank0 > 0 and 0 not in notes and not killed:  # rank 0 printed its error line
@@ -299,7 +299,6 @@ def supervise(command: Sequence[str], *, env: Mapping[str, str], poll: float = 0
     (again to any worker that starts later), and the run is awaited; a second kills the whole tree at once
     (exit code -signal). The handlers are this process's only while it waits.
     """
-    process = subprocess.Popen(list(command), env=dict(env), start_new_session=True)
     stop = 0
 
     def handler(signum: int, frame: object) -> None:
@@ -311,6 +310,12 @@ def supervise(command: Sequence[str], *, env: Mapping[str, str], poll: float = 0
     main = sys.platform != "win32" and _is_main_thread()
     previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS} if main else {}
     forwarded: set[int] = set()
+    try:
+        process = subprocess.Popen(list(command), env=dict(env), start_new_session=True)
+    except BaseException:
+        for s, old in previous.items():
+            signal.signal(s, old)
+        raise
     try:
         while True:
             try:
