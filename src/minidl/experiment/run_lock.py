@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from minidl.distributed.launch import LAUNCHER_ENV
 from minidl.errors import ConfigError
+from minidl.persist.durable import fsync_dir
 
 try:
     import fcntl
@@ -67,6 +68,7 @@ def lock_run_folder(folder: str | Path, *, create: bool = False) -> RunLock:
         try:
             folder.mkdir(parents=True)
             created = True
+            fsync_dir(folder.parent)  # the run folder's entry is durable before anything is written in it
         except FileExistsError:
             pass
         except OSError as error:

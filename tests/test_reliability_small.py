@@ -1,0 +1,99 @@
+"""The smaller items of issue 11 (item 11): a read-only run folder is refused by --resume before training,
+a full disk names the file, new folders are fsync-ed into their parent, SIGHUP stops a run as SIGTERM does."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from minidl.cli.main import main
+from minidl.persist import durable
+from tests.test_bad_input import snapshot
+
+TRAIN = ["train", "--n-train", "40", "--n-test", "20", "--epochs", "1", "--no-plots", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("small")
+    assert main([*TRAIN, "--out", str(root / "run")]) == 0
+    return root / "run"
+
+
+def test_resume_refuses_a_read_only_run_folder_before_training(finished, tmp_path, monkeypatch, capsys):
+    """As root, a read-only folder is writable anyway, so the check (``os.access``) is made to answer as for
+    a user without write permission, on that folder only."""
+    import shutil
+
+    run = Path(shutil.copytree(finished, tmp_path / "run"))
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p).resolve() != run and real_access(p, mode, **kw))
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+    assert main(["train", "--resume", "run", "--epochs", "3"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        "minidl train: error: --resume run: the run folder is not writable (read-only?); a resumed run writes its "
+        "checkpoints and logs there\n"
+    )
+    assert snapshot(tmp_path) == before
+
+
+def test_a_full_disk_names_the_file(tmp_path, monkeypatch, capsys):
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(durable.os, "fsync", full)
+    with pytest.raises(OSError) as error:
+        durable.atomic_write_bytes(tmp_path / "model.safetensors", b"x")
+    assert str(error.value) == f"[Errno 28] No space left on device: '{tmp_path / 'model.safetensors'}'"
+    with pytest.raises(OSError) as error:
+        durable.append_line_durable(tmp_path / "metrics.csv", "1,2")
+    assert str(error.value).endswith(f"No space left on device: '{tmp_path / 'metrics.csv'}'")
+    monkeypatch.chdir(tmp_path)
+    assert main([*TRAIN, "--out", "new"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("minidl train: error: ") and err.count("\n") == 1, err  # the first write names its path
+    assert err.endswith(("cannot create the run folder new: No space left on device\n", "'new/config.json'\n")), err
+
+
+def test_new_folders_are_fsynced_into_their_parent(tmp_path, monkeypatch):
+    synced = []
+    real = durable.fsync_dir
+    monkeypatch.setattr(durable, "fsync_dir", lambda folder: (synced.append(Path(folder)), real(folder))[1])
+    import minidl.experiment.run_lock as run_lock
+    import minidl.persist.checkpoint_folder as checkpoint_folder
+
+    monkeypatch.setattr(run_lock, "fsync_dir", durable.fsync_dir)
+    monkeypatch.setattr(checkpoint_folder, "fsync_dir", durable.fsync_dir)
+    assert main([*TRAIN, "--out", str(tmp_path / "new")]) == 0
+    assert synced[0] == tmp_path  # the run folder's entry, before anything is written in it
+    assert tmp_path / "new" in synced[: synced.index(tmp_path / "new" / "checkpoints")]
+
+
+def test_sighup_stops_one_process_as_sigterm(tmp_path):
+    run = tmp_path / "run"
+    argv = [*TRAIN[:-4], "--epochs", "500", "--no-plots", "--quiet", "--out", str(run)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "minidl", *argv], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (run / "checkpoints").is_dir():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert err.startswith("minidl train: interrupted by SIGTERM ") and err.count("\n") == 1, err
