@@ -9,6 +9,7 @@ learning-rate reporting, checkpoints) is ``Trainer``'s own loop: this class over
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from minidl.nn.loss import Loss
 from minidl.nn.module import Module
 from minidl.nn.parameter import Parameter
 from minidl.optim.optimizer import Optimizer
+from minidl.train.state import FitStart
 from minidl.train.task import Task
 from minidl.train.trainer import EpochResult, Trainer
 
@@ -58,6 +60,18 @@ class DistributedTrainer(Trainer):
         self._mean = loss_fn.reduction == "mean"
         self._params: list[Parameter] = []
         self.interrupt = AgreedStop(self.context.rank)  # a signal stops every rank after the same step (stop.py)
+
+    def fit(self, x: torch.Tensor, y: torch.Tensor, *, start: FitStart | None = None, **kwargs: Any) -> Any:
+        """``Trainer.fit``; resuming mid-epoch, rank 0 carries the checkpoint's loss sum (over every rank's rows)
+        and the other ranks start that epoch's sum from zero, so the epoch's all-reduced loss counts it once."""
+        if start is not None and start.loss_sum is not None and not self.context.is_main:
+            start = dataclasses.replace(start, loss_sum=torch.zeros_like(start.loss_sum))
+        return super().fit(x, y, start=start, **kwargs)
+
+    def _stop(self, loader: Any, snapshot: Any, state: Any) -> None:
+        """Stopping mid-epoch (every rank after the same step): the checkpoint holds the loss sum of every rank."""
+        state.metadata["loss_sum"] = all_reduce_sum(state.metadata["loss_sum"])
+        super()._stop(loader, snapshot, state)
 
     def _fit_begin(self) -> None:
         broadcast_parameters(self.model)
