@@ -6,17 +6,20 @@ SIGTERM or SIGKILL at a seeded random moment (during startup, training, a checkp
 evaluation); every time, 5 s later no process of the run is alive (the launcher, torchrun, the workers:
 found by the run folder in their command line), and SIGTERM gives exit 143 with one line on stderr. Each
 stop is followed by ``--resume`` under 2 processes; the last one runs to the end, and the model and
-``metrics.csv`` (each epoch once) are bit-identical to an uninterrupted 2-process run. Resuming under 1
-process gives the same run within 1e-10 (bit-identical only on the same process count, as documented).
+``metrics.csv`` (each epoch once) are bit-identical to an uninterrupted 2-process run. A copy of the first
+stopped run, resumed under 1 process, gives the same run within 1e-10 (bit-identical only on the same
+process count, as documented). SIGHUP is handled as SIGTERM.
 
 The full acceptance (5 SIGTERMs and 5 SIGKILLs) takes a few minutes on 2 loaded cores: it runs with
-``MINIDL_FULL_KILL_TEST=1``; the default suite runs the same chain with one of each.
+``MINIDL_FULL_KILL_TEST=1`` (measured: 220 s); the default suite runs the same chain with one SIGHUP and one
+SIGKILL, and kills one worker on its own.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +30,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from minidl.cli.main import main
 from minidl.distributed.launch import children, descendants, is_alive
 
 KILLS_EACH = 5 if os.environ.get("MINIDL_FULL_KILL_TEST") == "1" else 1
@@ -111,8 +115,9 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 def test_launcher_killed_at_random_moments_then_resumed_is_bit_identical(uninterrupted, tmp_path):
     rng = random.Random(20261129)
     run = tmp_path / "run"
-    plan = [signal.SIGTERM, signal.SIGKILL] * KILLS_EACH
-    rng.shuffle(plan)
+    plan = [signal.SIGTERM, signal.SIGKILL] * KILLS_EACH if KILLS_EACH > 1 else [signal.SIGHUP, signal.SIGKILL]
+    rng.shuffle(plan)  # (SIGHUP, a closed terminal, is handled as SIGTERM)
+    one = tmp_path / "one-process"  # a copy of the first stopped run, resumed in 1 process at the end
     first = ["train", *FLAGS, "--nproc", "2", "--out", str(run)]
     proc = start(first, tmp_path / "err-0.txt")
     stops = []
@@ -131,9 +136,9 @@ def test_launcher_killed_at_random_moments_then_resumed_is_bit_identical(uninter
         if code == 0:  # the run ended before the signal came
             stops.append("finished")
             break
-        if sig == signal.SIGTERM and code == -signal.SIGTERM:  # still importing: no handler yet, as one process
+        if sig != signal.SIGKILL and code == -sig:  # still importing: no handler yet, as for one process
             assert err == "", err
-        elif sig == signal.SIGTERM:
+        elif sig != signal.SIGKILL:
             assert code == 143, err
             assert err.count("\n") == 1 and err.startswith("minidl train: interrupted by SIGTERM "), err
             assert err.endswith(f"; resume with: minidl train --resume {run}\n") or not checkpoints(run), err
@@ -141,6 +146,8 @@ def test_launcher_killed_at_random_moments_then_resumed_is_bit_identical(uninter
             assert code == -signal.SIGKILL, err
         assert_all_gone(run, within=5.0 - (time.monotonic() - killed_at))
         stops.append(sig.name)
+        if checkpoints(run) and not one.exists():
+            shutil.copytree(run, one)
         if checkpoints(run):
             proc = start(["train", "--resume", str(run), "--quiet", "--no-plots"], tmp_path / f"err-{n + 1}.txt")
         else:  # stopped before the first checkpoint: start the run again
@@ -148,30 +155,19 @@ def test_launcher_killed_at_random_moments_then_resumed_is_bit_identical(uninter
     if proc.poll() is None or proc.returncode != 0:
         assert finish(proc, run, tmp_path / "last.txt") == 0
     assert_all_gone(run)
-    print(f"stops: {stops}")
-    assert stops.count("SIGTERM") + stops.count("SIGKILL") >= len(plan) - 1, stops
+    print(f"stops: {stops}; a copy resumed in 1 process: {one.exists()}")
+    assert len(stops) - stops.count("finished") >= len(plan) - 1, stops
     a, b = weights(run), weights(uninterrupted)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     metrics = (run / "metrics.csv").read_text()
     assert metrics == (uninterrupted / "metrics.csv").read_text()
     assert [line.split(",")[0] for line in metrics.splitlines()[1:]] == [str(e) for e in range(1, EPOCHS + 1)]
-
-
-def test_a_stopped_two_process_run_resumes_in_one_process(uninterrupted, tmp_path):
-    run = tmp_path / "run"
-    proc = start(["train", *FLAGS, "--nproc", "2", "--out", str(run)], tmp_path / "err.txt")
-    wait_for_progress(proc, run)
-    proc.send_signal(signal.SIGHUP)  # a closed terminal: handled as SIGTERM
-    assert finish(proc, run, tmp_path / "err.txt") == 143
-    err = (tmp_path / "err.txt").read_text()
-    assert err.count("\n") == 1 and err.startswith("minidl train: interrupted by SIGTERM "), err
-    assert_all_gone(run)
-    proc = start(["train", "--resume", str(run), "--nproc", "1", "--quiet", "--no-plots"], tmp_path / "err2.txt")
-    assert finish(proc, run, tmp_path / "err2.txt") == 0, (tmp_path / "err2.txt").read_text()
-    a, b = weights(run), weights(uninterrupted)
-    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-10
-    epochs = [line.split(",")[0] for line in (run / "metrics.csv").read_text().splitlines()[1:]]
-    assert epochs == [str(e) for e in range(1, EPOCHS + 1)]
+    if one.exists():  # under another process count: the same run within 1e-10 (bit-identical only on the same)
+        assert main(["train", "--resume", str(one), "--nproc", "1", "--quiet", "--no-plots"]) == 0
+        a = weights(one)
+        assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-10
+        epochs = [line.split(",")[0] for line in (one / "metrics.csv").read_text().splitlines()[1:]]
+        assert epochs == [str(e) for e in range(1, EPOCHS + 1)]
 
 
 @pytest.mark.parametrize("rank", [0, 1] if KILLS_EACH > 1 else [1])
