@@ -158,7 +158,7 @@ def test_nproc_launches_torchrun_with_the_command_line_less_nproc(tmp_path, monk
     launched = []
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.setattr(sys, "argv", ["minidl", *argv])
-    monkeypatch.setattr(cli_train, "launch", lambda n, args: launched.append((n, args)) or 0)
+    monkeypatch.setattr(cli_train, "launch", lambda n, args, **k: launched.append((n, args)) or 0)
     assert run(argv)[0] == 0
     assert launched == [(2, ["train", "--epochs", "1", "--out", str(tmp_path / "r")])]
     assert not (tmp_path / "r").exists()  # the workers make the folder, not the launcher

@@ -12,7 +12,8 @@ from minidl.cli.options import add_experiment_flags, config_from_args
 from minidl.cli.progress import progress_for
 from minidl.cli.resume import DEFAULT_EVERY, DEFAULT_KEEP, Resume, plan_resume
 from minidl.distributed import DistContext, init_from_env, parallel_device
-from minidl.distributed.launch import as_worker, launch_run
+from minidl.distributed.launch import as_worker
+from minidl.distributed.launch import launch_run as launch  # torchrun, supervised: one line on how it ended
 from minidl.experiment.config import to_json
 from minidl.experiment.experiment import Experiment
 from minidl.experiment.report import metrics_lines
@@ -102,7 +103,7 @@ def run_train(args: argparse.Namespace) -> int:
         parallel_device(config["device"], config["nproc"], config["nproc"] - 1)  # no device, no torchrun
         if resume is None:  # the launcher holds the lock until its workers are gone
             lock_new_run_folder(run_dir.path, overwrite=run_dir.overwrite)
-        return launch_run(config["nproc"], without_nproc(command_line(args)), run_dir.path)  # says how it ended
+        return launch(config["nproc"], without_nproc(command_line(args)), run_dir=run_dir.path)
     if worker:  # config.json records the processes per machine that ran, however they were started
         config["nproc"] = int(os.environ.get("LOCAL_WORLD_SIZE", config["nproc"]))
     with as_worker(args.debug), init_from_env(config["device"]) as context:  # as_worker: --nproc's lifecycle

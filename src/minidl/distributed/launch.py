@@ -236,7 +236,7 @@ def _parent(pid: int) -> int:
     return table.get(pid, 0)
 
 
-def launch_run(nproc: int, argv: Sequence[str], run_dir: Path) -> int:
+def launch_run(nproc: int, argv: Sequence[str], *, run_dir: Path) -> int:
     """``minidl train --nproc N``: the run in ``nproc`` workers; returns the exit code, having printed at most one
     line about how it ended (rank 0 prints its own: the resume command, or its error)."""
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
