@@ -97,3 +97,34 @@ def test_sighup_stops_one_process_as_sigterm(tmp_path):
             proc.wait()
     assert proc.returncode == 143, err
     assert err.startswith("minidl train: interrupted by SIGTERM ") and err.count("\n") == 1, err
+
+
+def test_ranks_agree_on_a_stop_about_every_interval_not_every_step(monkeypatch):
+    """AgreedStop (distributed/stop.py) in a one-rank gloo group: the handler's request is not yet the agreed
+    ``signum``; the all-reduce that agrees comes about every ``interval`` of steps, not after every step."""
+    import signal as signals
+
+    import torch.distributed as dist
+
+    from minidl.distributed.launch import free_port
+    from minidl.distributed.stop import AgreedStop
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
+    try:
+        calls = []
+        real = dist.all_reduce
+        monkeypatch.setattr(dist, "all_reduce", lambda t, **k: (calls.append(1), real(t, **k))[1])
+        stop = AgreedStop(rank=0, interval=0.05)
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.5:  # "steps" of about 0.1 ms: ~5,000 of them
+            stop.after_step()
+            time.sleep(0.0001)
+        assert 3 <= len(calls) <= 40, len(calls)  # ~10 agreements in 0.5 s, not thousands
+        stop.signum = signals.SIGTERM  # what the signal handler does
+        assert stop.pending == signals.SIGTERM and stop.signum == 0  # requested, not yet agreed
+        deadline = time.perf_counter() + 2
+        while not stop.signum and time.perf_counter() < deadline:
+            stop.after_step()
+        assert stop.signum == signals.SIGTERM
+    finally:
+        dist.destroy_process_group()
