@@ -32,6 +32,8 @@ from safetensors.torch import load_file
 
 from minidl.cli.main import main
 from minidl.distributed.launch import children, descendants, is_alive
+from minidl.errors import ConfigError
+from minidl.experiment.run_lock import LOCK_NAME, lock_holder, lock_run_folder
 
 KILLS_EACH = 5 if os.environ.get("MINIDL_FULL_KILL_TEST") == "1" else 1
 EPOCHS = 30 if KILLS_EACH > 1 else 12  # a stop during training costs one to two epochs: enough for every kill
@@ -179,6 +181,9 @@ def test_a_worker_killed_on_its_own_ends_the_run_in_one_line(tmp_path, rank):
     workers = children(agent[0]) if agent else []
     assert len(workers) == 2, (agent, workers)
     worker = next(pid for pid in workers if f"\0RANK={rank}\0" in f"\0{_environ(pid)}\0")
+    assert lock_holder(run / LOCK_NAME) == proc.pid  # the launcher holds the run folder for its workers
+    with pytest.raises(ConfigError, match=f"run folder {run} is in use by PID {proc.pid} "):
+        lock_run_folder(run)
     os.kill(worker, signal.SIGKILL)
     assert finish(proc, run, tmp_path / "err.txt") == 1
     err = (tmp_path / "err.txt").read_text()
