@@ -14,7 +14,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 # lower layers first; a module may import its own layer and the ones below
 LAYERS = [
-    ("minidl.errors", "minidl.checks", "minidl.device"),
+    ("minidl.errors", "minidl.checks", "minidl.device", "minidl.limits"),
     ("minidl.nn",),
     ("minidl.optim", "minidl.data", "minidl.gradcheck"),
     ("minidl.persist",),

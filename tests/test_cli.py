@@ -19,6 +19,7 @@ from minidl.train import EpochResult
 from tests.pngs import assert_sensible_png
 
 RUN_FILES = {
+    ".lock",  # the run folder's lock file (experiment/run_lock.py): empty, locked while a run writes
     "config.json",
     "metrics.csv",
     "timings.csv",

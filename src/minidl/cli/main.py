@@ -8,6 +8,7 @@ from minidl import __version__
 from minidl.cli import evaluate, predict, summary, train
 from minidl.cli.args import Parser
 from minidl.errors import MinidlError
+from minidl.limits import clip_line
 
 
 def build_parser() -> Parser:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except (MinidlError, OSError) as error:
         if args.debug:
             raise
-        print(f"minidl {args.command}: error: {error}", file=sys.stderr)
+        print(f"minidl {args.command}: error: {clip_line(str(error))}", file=sys.stderr)  # never a 50 MB line
         return 1
     except Exception as error:  # a bug in minidl: still one line, the traceback with --debug
         if args.debug:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_predict)
 
 
+def check_replaceable(output: Path, overwrite: bool) -> None:
+    """Refuse an existing ``output`` unless ``overwrite``; even then, only a regular file is ever replaced.
+
+    ``lstat``, not ``stat``: a symlink is refused as such (replacing it would swap the link for a file), and a
+    FIFO, a device or a folder is never turned into a regular file.
+    """
+    try:
+        mode = output.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise ConfigError(f"output {output}: cannot check it: {error.strerror or error}") from None
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise ConfigError(f"output {output} exists and is {kind}; predict only ever replaces a regular file")
+    if not overwrite:
+        raise ConfigError(f"output {output} already exists; pass --overwrite to replace it")
+
+
+_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a folder",
+    stat.S_IFSOCK: "a socket",
+}
+
+
 def run_predict(args: argparse.Namespace) -> int:
     output = Path(args.output)
-    if output.exists() and not args.overwrite:
-        raise ConfigError(f"output {output} already exists; pass --overwrite to replace it")
+    check_replaceable(output, args.overwrite)
     if not output.parent.is_dir():
         raise ConfigError(f"output {output}: folder {output.parent} does not exist")
     config, saved = open_run(args.run_dir)

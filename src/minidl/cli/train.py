@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -16,11 +15,14 @@ from minidl.cli.options import add_experiment_flags, config_from_args
 from minidl.cli.progress import progress_for
 from minidl.cli.resume import DEFAULT_EVERY, DEFAULT_KEEP, Resume, plan_resume
 from minidl.distributed import DistContext, init_from_env, parallel_device
-from minidl.distributed.launch import launch
+from minidl.distributed.stop import AgreedStop
+from minidl.distributed.supervise import as_worker
+from minidl.distributed.supervise import launch_run as launch  # torchrun, supervised: one line on how it ended
 from minidl.experiment.config import to_json
 from minidl.experiment.experiment import Experiment
 from minidl.experiment.report import metrics_lines
 from minidl.experiment.run_dir import MetricsLog, RunDir
+from minidl.experiment.run_lock import lock_for_command, lock_new_run_folder, releases_run_locks
 from minidl.experiment.run_summary import summary_markdown
 from minidl.experiment.saved_model import SavedModel
 from minidl.train.checkpointer import Checkpointer
@@ -83,10 +85,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_train)
 
 
+@releases_run_locks
 def run_train(args: argparse.Namespace) -> int:
-    args, config, resume = plan_run(args)
     worker = "WORLD_SIZE" in os.environ  # started by torchrun (perhaps through --nproc)
     main = not worker or os.environ.get("RANK") == "0"  # only rank 0 writes: other ranks never look at the folder
+    args, config, resume = plan_run(args, lock=main)
     run_dir = None
     if resume is not None:
         run_dir = resume.run_dir
@@ -94,28 +97,32 @@ def run_train(args: argparse.Namespace) -> int:
         run_dir = RunDir.plan(args.out, args.name, overwrite=args.overwrite)  # refuse before any work
     if config["nproc"] > 1 and not worker:
         parallel_device(config["device"], config["nproc"], config["nproc"] - 1)  # no device, no torchrun
-        code = launch_workers(args, config, run_dir)
-        if code != 0:
-            print(
-                f"minidl train: error: torchrun exited with code {code} (the workers' output is above)", file=sys.stderr
-            )
-        return code
+        if resume is None:  # the launcher holds the lock until its workers are gone
+            lock_new_run_folder(run_dir.path, overwrite=run_dir.overwrite)
+        return launch_workers(args, config, run_dir)  # at most one line on how the run ended
     if worker:  # config.json records the processes per machine that ran, however they were started
         config["nproc"] = int(os.environ.get("LOCAL_WORLD_SIZE", config["nproc"]))
-    with init_from_env(config["device"]) as context:
+    with as_worker(args.debug), init_from_env(config["device"]) as context:  # as_worker: --nproc's lifecycle
         return train_here(args, config, run_dir, context, resume)
 
 
-def plan_run(args: argparse.Namespace) -> tuple[argparse.Namespace, dict, Resume | None]:
-    """The options, the resolved config and the resume plan (checked and loaded; nothing written yet)."""
+def plan_run(args: argparse.Namespace, *, lock: bool) -> tuple[argparse.Namespace, dict, Resume | None]:
+    """The options, the resolved config and the resume plan (checked and loaded; nothing written yet).
+
+    ``lock`` (the process that writes): one writer per run folder (``experiment/run_lock.py``), refused
+    before anything is read, naming the holder's PID; under the ``--nproc`` launcher, the launcher holds it.
+    """
+    config = None
     if args.worker_job is not None:  # a worker that --nproc started: the launcher's resolved config and folder
         args, config = read_job(args)
-        resume = plan_resume(args) if args.resume is not None else None
-        if resume is not None:
-            resume.config = config
-        return args, config, resume
+    if lock:
+        lock_for_command(args.resume, args.out, args.name)
     resume = plan_resume(args) if args.resume is not None else None
-    return args, resume.config if resume is not None else config_from_args(args), resume
+    if config is None:
+        config = resume.config if resume is not None else config_from_args(args)
+    elif resume is not None:
+        resume.config = config
+    return args, config, resume
 
 
 def train_here(
@@ -125,7 +132,12 @@ def train_here(
     experiment = Experiment(config, context)
     start = resume.restore(experiment) if resume is not None else None  # a checkpoint that does not fit: refused
     if not context.is_main:  # the same steps as rank 0 (the collectives are in fit), silently
-        experiment.fit(start=start)
+        on_signal = stop_for(context)  # a signal stops every rank after the same step
+        try:
+            with stop_on_signals(on_signal):
+                experiment.fit([on_signal], start=start)
+        except TrainingInterrupted:  # rank 0 saves the checkpoint, speaks for the run and gives its exit code
+            pass
         return 0
     say = (lambda *a: None) if args.quiet else print
     say(experiment.model)
@@ -135,6 +147,7 @@ def train_here(
         done = f"epoch {start.epoch}, step {start.step}" if start.step else f"epoch {start.epochs_done}"
         say(f"resuming {run_dir.path} from {resume.path.name} (after {done} of {config['epochs']})")
     else:
+        lock_new_run_folder(run_dir.path, overwrite=run_dir.overwrite)  # held until run_train returns
         run_dir.create()
         run_dir.write("config.json", to_json(config))
     every = resume.every if resume is not None else args.checkpoint_every
@@ -147,11 +160,10 @@ def train_here(
         last=resume.path if resume is not None else None,
     )
     callbacks = [*progress_for(config["epochs"], quiet=args.quiet), MetricsLog(run_dir), checkpointer]
-    on_signal = StopOnSignal()  # last: it names the checkpoint written where a signal stopped the run
-    signals = contextlib.nullcontext() if context.distributed else stop_on_signals(on_signal)
+    on_signal = stop_for(context)  # last: it names the checkpoint written where a signal stopped the run
     start_time = time.perf_counter()
     try:
-        with signals:
+        with stop_on_signals(on_signal):
             history = experiment.fit([*callbacks, on_signal], start=start)
     except TrainingInterrupted as stop:
         print(f"minidl train: {stop}; resume with: minidl train --resume {run_dir.path}", file=sys.stderr)
@@ -163,6 +175,11 @@ def train_here(
     write_results(args, experiment, run_dir, test, history)
     say(f"run folder: {run_dir.path}")
     return 0
+
+
+def stop_for(context: DistContext) -> StopOnSignal:
+    """This process's ``StopOnSignal``: with several ranks, ``AgreedStop`` (every rank stops after the same step)."""
+    return AgreedStop(context.rank) if context.distributed else StopOnSignal()
 
 
 def write_results(
@@ -191,13 +208,15 @@ JOB_KEYS = ("resume", "overwrite", "plots", "quiet", "checkpoint_every", "keep")
 
 
 def launch_workers(args: argparse.Namespace, config: dict, run_dir: RunDir) -> int:
-    """Start ``config["nproc"]`` workers under torchrun; each reads the resolved config and the run folder from
-    a job file (JSON), never the command line: torchrun reads the script's arguments too."""
+    """Start ``config["nproc"]`` workers under torchrun, supervised (``launch_run``: they die with this process,
+    signals go to them, at most one line on how the run ended); each reads the resolved config and the run
+    folder from a job file (JSON), never the command line: torchrun reads the script's arguments too."""
     job = {"config": config, "out": str(run_dir.path), **{key: getattr(args, key) for key in JOB_KEYS}}
     with tempfile.TemporaryDirectory(prefix="minidl-job-") as folder:
         path = Path(folder) / "job.json"
         path.write_text(json.dumps(job), encoding="utf-8")
-        return launch(config["nproc"], [*(["--debug"] if args.debug else []), "train", "--worker-job", str(path)])
+        argv = [*(["--debug"] if args.debug else []), "train", "--worker-job", str(path)]
+        return launch(config["nproc"], argv, run_dir=run_dir.path)
 
 
 def read_job(args: argparse.Namespace) -> tuple[argparse.Namespace, dict]:

@@ -6,6 +6,9 @@
   optimizer's own packing when it made one, which is what ``DistributedTrainer`` all-reduces);
 - ``trainer.py``: ``DistributedTrainer``, the Trainer whose step averages gradients across ranks;
 - ``launch.py``: ``launch(nproc, argv)``, torchrun on 127.0.0.1 for ``minidl train --nproc N``.
+- ``supervise.py``: ``launch_run``, ``minidl train --nproc N``'s processes alive and dead together, with
+  ``agent.py`` (torchrun, quiet, dying with the launcher) and ``stop.py`` (``AgreedStop``: every rank stops
+  after the same step).
 """
 
 from minidl.distributed.context import (

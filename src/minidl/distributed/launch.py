@@ -1,8 +1,9 @@
 """launch: run ``python -m minidl ...`` in N processes on this machine, through torchrun, on loopback.
 
-This is what ``minidl train --nproc N`` does. torchrun (``torch.distributed.run``) starts the workers
-and sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT for ``init_from_env``. Everything
-binds to 127.0.0.1; for several machines, call torchrun yourself (docs/scaling.md).
+This is what ``minidl train --nproc N`` does (``supervise.launch_run``, which keeps the run's processes
+alive and dead together). torchrun (``torch.distributed.run``) starts the workers and sets RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT for ``init_from_env``. Everything binds to
+127.0.0.1; for several machines, call torchrun yourself (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from minidl.errors import ConfigError
 
 LOOPBACK = "127.0.0.1"
 TIMEOUT_EXIT_CODE = 124  # as timeout(1)
+LAUNCHER_ENV = "MINIDL_LAUNCHER_PID"  # set for the workers: the launcher holds the run-folder lock
+REPORT_ENV = "MINIDL_LAUNCH_REPORT"  # where torchrun (agent.py) and the workers tell the launcher how they ended
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -50,7 +53,7 @@ def torchrun_command(nproc: int, argv: Sequence[str], port: int, *, module: str 
     ]
 
 
-def _loopback_env(base: Mapping[str, str]) -> dict[str, str]:
+def loopback_env(base: Mapping[str, str]) -> dict[str, str]:
     """The environment for the workers: gloo and nccl bind the loopback interface, one thread each."""
     env = dict(base)
     names = {name for _, name in socket.if_nameindex()} if hasattr(socket, "if_nameindex") else set()
@@ -80,7 +83,9 @@ def launch(
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise ConfigError(f"--nproc must be a positive integer, got {nproc!r}")
     command = torchrun_command(nproc, argv, port if port is not None else free_port(), module=module)
-    return run_process_group(command, timeout=timeout, cwd=cwd, env=_loopback_env(os.environ if env is None else env))
+    workers_env = loopback_env(os.environ if env is None else env)
+    workers_env[LAUNCHER_ENV] = str(os.getpid())  # the workers write under this process's run-folder lock
+    return run_process_group(command, timeout=timeout, cwd=cwd, env=workers_env)
 
 
 def run_process_group(
@@ -106,11 +111,11 @@ def run_process_group(
     except BaseException:  # KeyboardInterrupt above all
         _kill_group(process, grace)
         raise
-    _signal_group(process.pid, signal.SIGKILL)
+    signal_group(process.pid, signal.SIGKILL)
     return code
 
 
-def _signal_group(pgid: int, sig: int) -> bool:
+def signal_group(pgid: int, sig: int) -> bool:
     """Send ``sig`` to the process group; False when no process of it is left."""
     try:
         os.killpg(pgid, sig)
@@ -128,22 +133,22 @@ def _kill_group(process: subprocess.Popen[bytes], grace: float) -> None:
     they are found by walking the process tree first, and killed one by one if they outlive torchrun.
     """
     tree = set(descendants(process.pid))
-    _signal_group(process.pid, signal.SIGTERM)  # torchrun passes it on to its workers
+    signal_group(process.pid, signal.SIGTERM)  # torchrun passes it on to its workers
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
     if process.poll() is None:
         tree.update(descendants(process.pid))
-    _signal_group(process.pid, signal.SIGKILL)
+    signal_group(process.pid, signal.SIGKILL)
     for pid in tree:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     process.wait()
     deadline = time.monotonic() + grace  # the workers die asynchronously: wait until they are gone
-    while (_signal_group(process.pid, 0) or any(map(is_alive, tree))) and time.monotonic() < deadline:
+    while (signal_group(process.pid, 0) or any(map(is_alive, tree))) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
-def _process_table() -> list[tuple[int, int]]:
+def process_table() -> list[tuple[int, int]]:
     """``(pid, parent pid)`` of every process: from /proc on Linux, from ``ps`` elsewhere."""
     if os.path.isdir("/proc/self"):
         table = []
@@ -160,7 +165,7 @@ def _process_table() -> list[tuple[int, int]]:
 def descendants(pid: int) -> list[int]:
     """The processes below ``pid``: its children, their children, and so on (whatever session they are in)."""
     children: dict[int, list[int]] = {}
-    for child, parent in _process_table():
+    for child, parent in process_table():
         children.setdefault(parent, []).append(child)
     found, todo = [], [pid]
     while todo:
@@ -186,3 +191,8 @@ def is_alive(pid: int) -> bool:
         except PermissionError:
             return True
         return True
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid``."""
+    return [child for child, parent in process_table() if parent == pid]

@@ -7,11 +7,14 @@ gradients are all-reduced once per step and param group, on the optimizer's own 
 the run is the same training for any number of processes, up to floating-point summation order. Everything else (the
 step in inference mode, the scheduler, callbacks, learning-rate reporting, checkpoints) is ``Trainer``'s
 own: this class overrides what differs, ``start`` (rank 0's weights everywhere), ``gradients`` (this
-rank's share, then the all-reduce) and ``epoch_loss`` (summed over the ranks).
+rank's share, then the all-reduce), ``epoch_loss`` (summed over the ranks), and where a mid-epoch checkpoint's
+loss sum lives (``end_fit``, ``resume``: rank 0 carries every rank's). A signal stops every rank after the
+same step through ``AgreedStop`` (``stop.py``), the ``StopOnSignal`` callback of a data-parallel run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +33,7 @@ from minidl.nn.module import Module
 from minidl.optim.optimizer import Optimizer
 from minidl.train.evaluation import EpochResult
 from minidl.train.loop import Loop
+from minidl.train.state import FitStart
 from minidl.train.task import Task
 from minidl.train.trainer import Trainer
 
@@ -63,6 +67,23 @@ class DistributedTrainer(Trainer):
     def start(self, x: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> Loop:
         broadcast_parameters(self.model)
         return super().start(x, y, **kwargs)
+
+    def resume(self, start: FitStart) -> None:
+        """``Trainer.resume``; mid-epoch, rank 0 carries the checkpoint's loss sum (over every rank's rows) and the
+        other ranks start that epoch's sum from zero, so the epoch's all-reduced loss counts it once."""
+        if start.loss_sum is not None and not self.context.is_main:
+            start = dataclasses.replace(start, loss_sum=torch.zeros_like(start.loss_sum))
+        super().resume(start)
+
+    def end_fit(self) -> None:
+        """Stopped mid-epoch (every rank after the same step, ``AgreedStop``): rank 0 takes the loss sum of every
+        rank and the others zero, as a resume has it, so a checkpoint saved now holds the epoch's whole sum
+        (and the epoch's all-reduced loss still counts each row once, should training go on)."""
+        loop = self.loop
+        if loop.in_epoch and loop.loss_sum is not None:
+            total = all_reduce_sum(loop.loss_sum)
+            loop.loss_sum = total if self.context.is_main else torch.zeros_like(total)
+        super().end_fit()
 
     def gradients(self, xb: torch.Tensor, tb: torch.Tensor) -> tuple[torch.Tensor, float]:
         """This rank's loss on its share of the global batch, its weight in the epoch's sum, and in every

@@ -26,6 +26,7 @@ from typing import Any
 
 from minidl.errors import ConfigError
 from minidl.experiment.schema import COMPONENTS, checks, defaults
+from minidl.limits import read_small_file, short_repr
 
 DEFAULTS: dict[str, Any] = defaults()
 CHECKS = checks()  # dotted key -> (test, what the message says is expected)
@@ -33,7 +34,7 @@ CHECKS = checks()  # dotted key -> (test, what the message says is expected)
 
 def _check(key: str, value: Any, ok: bool, expected: str) -> None:
     if not ok:
-        raise ConfigError(f"{key} must be {expected}, got {value!r}")
+        raise ConfigError(f"{key} must be {expected}, got {short_repr(value)}")
 
 
 def check_layer(layer: dict[str, Any], source: str) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML or JSON config (chosen by the suffix) and check its keys."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small_file(path).decode("utf-8")  # a regular file under 1 MiB: no FIFO, no /dev/zero
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except (IsADirectoryError, UnicodeDecodeError) as error:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from minidl.errors import ConfigError
+from minidl.experiment.run_lock import LOCK_NAME
 from minidl.experiment.saved_model import SavedModel
 from minidl.persist.checkpoint_folder import CheckpointManager
 from minidl.persist.durable import append_line_durable, atomic_write_bytes, remove_temp_files, truncate_to_epoch
@@ -76,7 +77,7 @@ class RunDir:
         if path.exists():
             if not path.is_dir():
                 raise ConfigError(f"run folder {path} exists and is not a folder")
-            if any(path.iterdir()) and not overwrite:
+            if any(p.name != LOCK_NAME for p in path.iterdir()) and not overwrite:  # a lone .lock: still empty
                 raise ConfigError(
                     f"run folder {path} already exists and is not empty; pass --overwrite to replace its run files, "
                     "or choose another --out or --name"

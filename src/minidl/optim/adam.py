@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from minidl.errors import ConfigError
+from minidl.limits import short_repr
 from minidl.nn.parameter import Parameter
 from minidl.optim.implementation import implementation_flags
 from minidl.optim.optimizer import Optimizer
@@ -43,7 +44,7 @@ class Adam(Optimizer):
         super()._validate(group)
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ConfigError(f"Invalid betas: expected a pair (beta1, beta2), got {betas!r}")
+            raise ConfigError(f"Invalid betas: expected a pair (beta1, beta2), got {short_repr(betas)}")
         for i, beta in enumerate(betas):
             if not 0.0 <= beta < 1.0:
                 raise ConfigError(f"Invalid beta parameter at index {i}: {beta}")

@@ -18,7 +18,7 @@ from typing import Any
 from minidl.checks import is_int
 from minidl.errors import CheckpointError, ConfigError
 from minidl.persist.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from minidl.persist.durable import remove_temp_files
+from minidl.persist.durable import fsync_dir, remove_temp_files
 
 _NAME = re.compile(r"^epoch-(\d{4,})(?:-step-(\d{6,}))?\.safetensors$")
 
@@ -71,7 +71,9 @@ class CheckpointManager:
         ``parts`` are ``save_checkpoint``'s keyword arguments (``model_state=``, ``optimizer_state=``, ...).
         """
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            if not self.folder.is_dir():
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fsync_dir(self.folder.parent)  # the new folder's entry survives a crash, as the files in it do
         except OSError as error:
             raise CheckpointError(f"cannot create checkpoint folder {self.folder}: {error.strerror or error}") from None
         remove_temp_files(self.folder)

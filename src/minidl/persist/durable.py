@@ -55,11 +55,18 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp, target)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temp)
+        if isinstance(error, OSError) and error.filename is None:  # "No space left on device": say where
+            raise naming(error, target) from None
         raise
     fsync_dir(target.parent)
+
+
+def naming(error: OSError, path: str | os.PathLike[str]) -> OSError:
+    """``error`` with ``path`` as its file name: a failed write or fsync (ENOSPC, EIO) names no file itself."""
+    return type(error)(error.errno, error.strerror or str(error), str(path)) if error.errno else error
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -96,10 +103,13 @@ def append_line_durable(path: str | os.PathLike[str], line: str) -> None:
         line += "\n"
     target = Path(path)
     created = not target.exists()
-    with open(target, "a", encoding="utf-8", newline="") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(target, "a", encoding="utf-8", newline="") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as error:
+        raise naming(error, target) if error.filename is None else error from None
     if created:
         fsync_dir(target.parent)
 

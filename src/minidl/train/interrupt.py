@@ -1,5 +1,6 @@
-"""Stopping cleanly on Ctrl-C (SIGINT) or SIGTERM: the signal sets ``trainer.stop_training``; the loop stops at
-the next step boundary, a checkpointing callback saves there, and ``StopOnSignal`` raises ``TrainingInterrupted``.
+"""Stopping cleanly on Ctrl-C (SIGINT), SIGTERM or SIGHUP (taken as SIGTERM): the signal sets
+``trainer.stop_training``; the loop stops at the next step boundary, a checkpointing callback saves there, and
+``StopOnSignal`` raises ``TrainingInterrupted``.
 
 ``stop = StopOnSignal(); with stop_on_signals(stop): trainer.fit(..., callbacks=[..., checkpointer, stop])``:
 the handler only records the signal. ``TrainingInterrupted.exit_code`` is the shell's 128 + signal (130 for
@@ -22,7 +23,7 @@ from minidl.train.callbacks import Callback
 if TYPE_CHECKING:
     from minidl.train.trainer import Trainer
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []))
 
 
 class TrainingInterrupted(MinidlError):
@@ -66,7 +67,8 @@ class StopOnSignal(Callback):
 
 @contextlib.contextmanager
 def stop_on_signals(stop: StopOnSignal) -> Iterator[StopOnSignal]:
-    """Within the block, SIGINT and SIGTERM call ``stop.request`` instead of stopping the process.
+    """Within the block, SIGINT, SIGTERM and SIGHUP (taken as SIGTERM) call ``stop.request`` instead of
+    stopping the process.
 
     Only the main thread can install handlers: elsewhere the block changes nothing.
     """
@@ -77,7 +79,7 @@ def stop_on_signals(stop: StopOnSignal) -> Iterator[StopOnSignal]:
     def handler(signum: int, frame: object) -> None:
         if stop.signum:  # asked twice: stop now
             raise KeyboardInterrupt
-        stop.request(signum)
+        stop.request(signal.SIGTERM if signum == getattr(signal, "SIGHUP", None) else signum)  # a hangup: SIGTERM
 
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
     try:

@@ -137,8 +137,7 @@ class Trainer:
             if last_epoch is not None and loop.epoch > last_epoch:
                 break
         if (loop.finished or self.stop_training) and not loop.ended:
-            loop.ended = True
-            self._callbacks.on_fit_end(self)
+            self.end_fit()
         return loop.global_step - first
 
     def _begin_fit(self) -> None:
@@ -200,6 +199,11 @@ class Trainer:
         return self._callbacks.state_dict() if self.loop is not None else {}
 
     # -- what a subclass overrides (DistributedTrainer) ----------------------------------------------
+    def end_fit(self) -> None:
+        """Training finished or stopped (perhaps mid-epoch): ``on_fit_end``, once."""
+        self.loop.ended = True
+        self._callbacks.on_fit_end(self)
+
     def train_step(self, xb: torch.Tensor, tb: torch.Tensor) -> tuple[torch.Tensor, float]:
         """One optimizer step on a batch: the batch's loss and its weight in the epoch's sum.
 
