@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from minidl.cli.main import main
-from minidl.data.csv import DataWarning, load_csv, locate_columns, read_table
+from minidl.data.csv import DataWarning, load_csv, read_table
+from minidl.data.model_columns import locate_columns
 from minidl.errors import DataError
 
 
