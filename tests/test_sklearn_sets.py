@@ -1,7 +1,9 @@
 """Issue 12's acceptance sets (CSV copies of scikit-learn's iris, wine, breast_cancer and diabetes) through
-the CLI, with an explicit recipe: the thresholds the issue asks of the default recipe to come.
+the CLI, with one explicit recipe (Adam, lr 0.001, batch 32, 100 epochs, one hidden layer of 32 ReLUs):
+the thresholds the issue asks of the default recipe to come.
 
-Measured with seed 0 when written: iris 1.0, wine 0.944, breast_cancer 0.956, diabetes R² 0.434.
+Measured when written, seeds 0, 1, 2: iris 1.0, 0.933, 1.0; wine 0.972, 1.0, 1.0; breast_cancer 0.965,
+1.0, 1.0; diabetes R² 0.434, 0.447, 0.455. The seed's 25-25-25 with lr 0.01 overfits diabetes (R² 0.05-0.11).
 """
 
 from __future__ import annotations
@@ -15,13 +17,12 @@ from tests.sklearn_csv import write_sklearn_csv
 
 pytest.importorskip("sklearn")
 
-ADAM = ["--optim", "adam", "--lr", "0.01", "--batch-size", "32", "--epochs", "100"]
+RECIPE = ["--optim", "adam", "--lr", "0.001", "--batch-size", "32", "--epochs", "100", "--hidden", "32:relu"]
 CASES = [
-    ("iris", ["--loss", "cross-entropy", *ADAM], "accuracy", 0.93),
-    ("wine", ["--loss", "cross-entropy", *ADAM], "accuracy", 0.93),
-    ("breast_cancer", ["--loss", "bce-logits", *ADAM], "accuracy", 0.95),
-    # 25-25-25 overfits 353 rows (R² 0.06-0.33); one hidden layer and a smaller lr do not
-    ("diabetes", ["--loss", "mse", *ADAM, "--lr", "0.001", "--hidden", "32:relu"], "R²", 0.40),
+    ("iris", ["--loss", "cross-entropy", *RECIPE], "accuracy", 0.93),
+    ("wine", ["--loss", "cross-entropy", *RECIPE], "accuracy", 0.93),
+    ("breast_cancer", ["--loss", "bce-logits", *RECIPE], "accuracy", 0.95),
+    ("diabetes", ["--loss", "mse", *RECIPE], "R²", 0.40),
 ]
 
 
