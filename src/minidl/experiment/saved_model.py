@@ -18,24 +18,20 @@ from typing import Any
 import torch
 
 from minidl.data.standardize import Standardizer
-from minidl.data.target_scaler import TargetScaler
+from minidl.data.target_scaler import TARGET_MEAN, TARGET_STD, TargetScaler, read_target_stats
 from minidl.device import DTYPES
 from minidl.errors import CheckpointError, ConfigError, MinidlError
 from minidl.experiment.components import build, build_model, table
+from minidl.experiment.model_metadata import FORMAT, check_metadata, is_count, read_metadata
 from minidl.experiment.report import in_data_units
-from minidl.limits import short_repr
 from minidl.nn.loss import Loss
 from minidl.nn.mlp import parse_hidden
 from minidl.nn.module import Module
 from minidl.persist.safetensors_file import load_tensors, parse_safetensors, read_regular_file
 from minidl.train.metrics import RegressionMetrics
 from minidl.train.proba import probabilities
-from minidl.train.task import KINDS, Task
+from minidl.train.task import Task
 from minidl.train.trainer import Evaluation, evaluate_model
-
-FORMAT = "minidl.saved_model/1"
-TARGET_MEAN = "target.mean"  # regression: the training targets' mean, for the baseline MSE
-TARGET_STD = "target.std"  # regression on standardised targets: their std (with the mean, to undo it)
 
 
 @dataclass
@@ -148,7 +144,7 @@ class SavedModel:
         """
         path = Path(source)
         _, header = parse_safetensors(data, path, "model")
-        meta = _metadata(header, source)
+        meta = read_metadata(header, source)
         tensors = load_tensors(data, path, "model")
         try:
             return cls._build(meta, tensors, source)
@@ -163,13 +159,13 @@ class SavedModel:
 
     @classmethod
     def _build(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor], source: str) -> SavedModel:
-        _check_metadata(meta, source)  # every number against what the file holds, before any allocation
+        check_metadata(meta, source)  # every number against what the file holds, before any allocation
         task = Task(meta["task"]["kind"], meta["task"]["num_classes"])
         if meta["dtype"] not in DTYPES:
             raise CheckpointError(f"model {source}: unsupported dtype {meta['dtype']!r:.40}")
         in_features, out_features, dropout = meta["in_features"], meta["out_features"], meta.get("dropout", 0.0)
         output = meta.get("output_activation")
-        if not (_is_count(in_features) and in_features >= 1 and _is_count(out_features) and out_features >= 1):
+        if not (is_count(in_features) and in_features >= 1 and is_count(out_features) and out_features >= 1):
             raise CheckpointError(f"model {source}: invalid layer sizes {in_features!r:.40}, {out_features!r:.40}")
         weights = {k: v for k, v in tensors.items() if not k.startswith(("standardizer.", "target."))}
         widths = [in_features, *(size for size, _ in parse_hidden(meta["hidden"])), out_features]
@@ -201,6 +197,7 @@ class SavedModel:
         classes, names = meta.get("classes", []), meta.get("feature_names", [])
         if not isinstance(classes, list) or not isinstance(names, list):
             raise CheckpointError(f"model {source}: classes and feature_names must be lists")
+        mean, scaler = read_target_stats(tensors, out_features, f"model {source}")
         return cls(
             model=model,
             loss_fn=build("loss", loss_config),
@@ -213,8 +210,8 @@ class SavedModel:
             classes=classes,
             feature_names=[str(name) for name in names],
             target_name=meta.get("target"),
-            target_mean=_target_stat(tensors, TARGET_MEAN, out_features, source),
-            target_scaler=_target_scaler(tensors, out_features, source),
+            target_mean=mean,
+            target_scaler=scaler,
         )
 
     @classmethod
@@ -222,87 +219,3 @@ class SavedModel:
         """Read ``model.safetensors``: a regular file only (a FIFO or a folder is refused, never waited on)."""
         path = Path(path)
         return cls.from_bytes(read_regular_file(path, "model"), str(path))
-
-
-def _target_stat(tensors: dict[str, torch.Tensor], key: str, out_features: int, source: str) -> torch.Tensor | None:
-    """A stored training-target statistic of a regression model (absent in files written before it existed)."""
-    value = tensors.get(key)
-    if value is not None and (value.shape != (out_features,) or not value.is_floating_point()):
-        raise CheckpointError(f"model {source}: {key} must hold {out_features} float(s)")
-    return value
-
-
-def _target_scaler(tensors: dict[str, torch.Tensor], out_features: int, source: str) -> TargetScaler | None:
-    """The scaling of a model trained on standardised targets: the training mean and std."""
-    unknown = sorted(k for k in tensors if k.startswith("target.") and k not in (TARGET_MEAN, TARGET_STD))
-    if unknown:
-        raise CheckpointError(f"model {source}: unknown tensor(s) {', '.join(unknown)}")
-    std = _target_stat(tensors, TARGET_STD, out_features, source)
-    if std is None:
-        return None
-    mean = _target_stat(tensors, TARGET_MEAN, out_features, source)
-    if mean is None or not bool((std > 0).all()):
-        raise CheckpointError(f"model {source}: {TARGET_STD} needs {TARGET_MEAN} and must be positive")
-    return TargetScaler(mean.double(), std.double())
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _check_metadata(meta: dict[str, Any], source: str) -> None:
-    """The metadata's sizes agree with each other and with the file: the task's ``num_classes`` with the
-    classes list and the output width, ``feature_names`` with ``in_features``, and each value has its type.
-
-    The weights themselves are counted against the layer sizes in ``_build``; together no number in the
-    file can make ``predict`` or ``evaluate`` allocate more than the file's own size suggests.
-    """
-
-    def fail(problem: str) -> CheckpointError:
-        return CheckpointError(f"model {source}: inconsistent metadata: {problem}")
-
-    task = meta.get("task")
-    if not isinstance(task, dict) or task.get("kind") not in KINDS or not _is_count(task.get("num_classes")):
-        raise fail(f"invalid task {short_repr(task)}")
-    kind, num_classes = task["kind"], task["num_classes"]
-    in_features, out_features = meta.get("in_features"), meta.get("out_features")
-    if not (_is_count(in_features) and in_features >= 1 and _is_count(out_features) and out_features >= 1):
-        raise fail(f"invalid layer sizes {short_repr(in_features)}, {short_repr(out_features)}")
-    classes, names = meta.get("classes", []), meta.get("feature_names", [])
-    if not isinstance(classes, list) or not isinstance(names, list):
-        raise fail("classes and feature_names must be lists")
-    if kind == "regression":
-        if num_classes != 0 or classes:
-            raise fail(f"a regression model has no classes, got num_classes {num_classes} and {len(classes)} label(s)")
-    else:
-        if num_classes != (2 if kind == "binary" else max(num_classes, 3)):
-            raise fail(f"a {kind} task with num_classes {num_classes}")
-        if out_features != num_classes and not (kind == "binary" and out_features == 1):
-            raise fail(f"num_classes {num_classes} but the last layer has {out_features} output(s)")
-        if classes and len(classes) != num_classes:
-            raise fail(f"num_classes {num_classes} but the classes list holds {len(classes)} label(s)")
-    if not all(isinstance(c, int | float | str) and not isinstance(c, bool) for c in classes):
-        raise fail("class labels must be numbers or strings")
-    if names and len(names) != in_features:
-        raise fail(f"in_features {in_features} but {len(names)} feature name(s)")
-    if not isinstance(meta.get("hidden"), str) or not isinstance(meta.get("dtype"), str):
-        raise fail("hidden and dtype must be strings")
-    dropout = meta.get("dropout", 0.0)
-    if not isinstance(dropout, int | float) or isinstance(dropout, bool) or not 0 <= dropout < 1:
-        raise fail(f"dropout must be a number in [0, 1), got {short_repr(dropout)}")
-    target = meta.get("target")
-    if target is not None and not isinstance(target, str):
-        raise fail(f"target must be a column name, got {short_repr(target)}")
-
-
-def _metadata(header: dict[str, str], source: str) -> dict[str, Any]:
-    """The ``minidl`` JSON of a checked safetensors header."""
-    try:
-        meta = json.loads(header["minidl"])
-    except (KeyError, ValueError, RecursionError):
-        raise CheckpointError(
-            f"model {source}: not a minidl model (no minidl metadata in its safetensors header)"
-        ) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"model {source}: not a minidl model file of format {FORMAT}")
-    return meta
