@@ -110,8 +110,7 @@ def inspect(session: Session, index: int) -> dict[str, Any]:
         "grad_loss": _list(grads[-1]),
         "layers": layers,
         "step": built.trainer.loop.global_step,
-        "optimizer": repr(built.optimizer) if type(built.optimizer).__repr__ is not object.__repr__ else type(
-            built.optimizer).__name__,
+        "optimizer": f"{type(built.optimizer).__name__}(lr={built.optimizer.param_groups[0]['lr']:g})",
     }
 
 

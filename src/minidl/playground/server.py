@@ -11,6 +11,7 @@ Routes (``{sid}`` is a session id the server handed out):
     POST /api/s/{sid}/inspect       {"index"} -> the backprop inspector's numbers
     POST /api/s/{sid}/points        {"x", "y", "label"} adds a point of the own data; {"clear": true} empties it
     POST /api/s/{sid}/upload        a CSV body (at most MAX_UPLOAD bytes): x1, x2, target
+    POST /api/s/{sid}/close         the page is leaving: the session ends now
     GET  /api/s/{sid}/state         the setup and the counters
     GET  /api/s/{sid}/export/{name} config.toml, data.csv, model.safetensors, train.py, playground.zip
 
@@ -283,6 +284,12 @@ def create_app(hub: Hub | None = None) -> Starlette:
         setup = await run_in_threadpool(session.upload, bytes(raw), read_upload)
         return _json({"setup": setup.to_dict(), "query": setup.to_query(), "count": len(session.custom)})
 
+    async def close(request: Request) -> Response:
+        sid = request.path_params["sid"]
+        if sid in hub.sessions:
+            await run_in_threadpool(hub.close, sid)
+        return _json({"ok": True})
+
     async def state(request: Request) -> Response:
         session = hub.get(request.path_params["sid"])
         built = session.built
@@ -344,6 +351,7 @@ def create_app(hub: Hub | None = None) -> Starlette:
         Route("/api/s/{sid}/points", points, methods=["POST"]),
         Route("/api/s/{sid}/upload", upload, methods=["POST"]),
         Route("/api/s/{sid}/state", state),
+        Route("/api/s/{sid}/close", close, methods=["POST"]),
         Route("/api/s/{sid}/export/{name}", download),
     ]
     handlers = {SetupError: refused, TooMany: too_many, Gone: gone, MinidlError: failed}

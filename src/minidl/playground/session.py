@@ -152,12 +152,12 @@ class Session:
         last_frame = 0.0
         while True:
             with self.cond:
-                while not self.closed and not (self.playing or self.pending or self.frame_wanted):
+                while not self.closed and not (self.watched_play() or self.pending or self.frame_wanted):
                     self.cond.wait()
                 if self.closed:
                     return
                 pending, self.pending = self.pending, {}
-                playing = self.playing
+                playing = self.watched_play()
                 self.frame_wanted = False
             with LOCK:
                 try:
@@ -176,6 +176,10 @@ class Session:
                     last_frame = now
             if playing:
                 time.sleep(0.0005)  # let the event loop send what was published
+
+    def watched_play(self) -> bool:
+        """Playing, and a page is connected to watch it (training stops when no page is)."""
+        return self.playing and self.connections > 0
 
     def _stop(self, message: str) -> None:
         with self.cond:

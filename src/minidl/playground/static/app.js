@@ -74,6 +74,7 @@ async function start() {
   es.addEventListener("notice", (e) => { showError(e.data); setPlaying(false); });
   es.onerror = () => { if (es.readyState === EventSource.CLOSED) showError("lost the connection to the server; reload the page"); };
   renderExports();
+  window.addEventListener("pagehide", () => navigator.sendBeacon(`/api/s/${S.sid}/close`));
 }
 
 function onNet(net) {

@@ -122,10 +122,10 @@ function drawChart(canvas, series, log) {
   const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
   ctx.clearRect(0, 0, w, h);
   let lo = Infinity, hi = -Infinity, n = 0;
-  const tf = (v) => (log ? Math.log10(Math.max(v, 1e-12)) : v);
+  const tf = (v) => (log ? (v > 0 ? Math.log10(v) : NaN) : v); // log axis: a zero norm is left out
   for (const s of series) {
     n = Math.max(n, s.values.length);
-    for (const v of s.values) if (Number.isFinite(v)) { lo = Math.min(lo, tf(v)); hi = Math.max(hi, tf(v)); }
+    for (const v of s.values) if (Number.isFinite(tf(v))) { lo = Math.min(lo, tf(v)); hi = Math.max(hi, tf(v)); }
   }
   if (n < 2 || !Number.isFinite(lo)) return;
   if (!log) lo = Math.min(lo, 0);
@@ -144,9 +144,13 @@ function drawChart(canvas, series, log) {
     ctx.beginPath();
     ctx.strokeStyle = s.color;
     ctx.lineWidth = 1.5;
+    let pen = false;
     s.values.forEach((v, i) => {
-      const x = i / (n - 1) * w, y = h - (tf(v) - lo) / (hi - lo) * (h - 4) - 2;
-      if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+      const t = tf(v);
+      if (!Number.isFinite(t)) { pen = false; return; }
+      const x = i / (n - 1) * w, y = h - (t - lo) / (hi - lo) * (h - 4) - 2;
+      if (pen) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+      pen = true;
     });
     ctx.stroke();
   }
