@@ -55,7 +55,7 @@ function writeHash(query) {
 async function change(values) {
   const r = await api(`/api/s/${S.sid}/setup`, values);
   if (r) { S.setup = r.setup; writeHash(r.query); }
-  syncControls();
+  syncControls(true); // a refused value: the control shows the value in force again
   return r;
 }
 
@@ -169,7 +169,7 @@ function buildStaticControls() {
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("card").hidden = true; });
 }
 
-function syncControls() {
+function syncControls(force) {
   const s = S.setup;
   if (!s) return;
   for (const el of document.querySelectorAll("[data-key]")) {
@@ -179,7 +179,7 @@ function syncControls() {
       for (const name of LOSSES[s.problem]) el.add(new Option(name, name));
     }
     if (el.type === "checkbox") el.checked = !!s[key];
-    else if (document.activeElement !== el || el.tagName === "SELECT") el.value = s[key];
+    else if (force || document.activeElement !== el || el.tagName === "SELECT") el.value = s[key];
     const shown = $(`${key}-v`);
     if (shown) shown.textContent = s[key];
   }

@@ -129,7 +129,7 @@ function drawEdges() {
   for (const e of S.net.edges) {
     const w = weightAt(e.k, e.row, e.col);
     e.line.setAttribute("stroke", w >= 0 ? "#0877bd" : "#f59322");
-    e.line.setAttribute("stroke-width", Math.min(8, 0.5 + Math.abs(w) * 2.5).toFixed(2));
+    e.line.setAttribute("stroke-width", Math.min(8, 1.5 + Math.abs(w) * 2.5).toFixed(2));
     e.line.setAttribute("stroke-opacity", Math.min(1, 0.25 + Math.abs(w)).toFixed(2));
   }
 }
