@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import sys
 import time
 import zipfile
@@ -15,18 +14,18 @@ import torch
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
-import warnings  # noqa: E402
+import warnings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's note that httpx2 will replace httpx in TestClient
     from starlette.testclient import TestClient
 
-from minidl.playground.frames import GRID, THUMB, unpack  # noqa: E402
-from minidl.playground.render import render_frame  # noqa: E402
-from minidl.playground.server import MAX_SESSIONS, create_app  # noqa: E402
-from minidl.playground.session import LOCK  # noqa: E402
-from minidl.playground.setup import Setup, SetupError  # noqa: E402
-from minidl.train.saved_model import SavedModel  # noqa: E402
+from minidl.playground.frames import GRID, THUMB, unpack
+from minidl.playground.render import render_frame
+from minidl.playground.server import MAX_SESSIONS, create_app
+from minidl.playground.session import LOCK
+from minidl.playground.setup import Setup, SetupError
+from minidl.train.saved_model import SavedModel
 
 
 @pytest.fixture(scope="module")
@@ -142,8 +141,19 @@ def test_session_cap_headers_and_unknown_session(client):
 
 
 def test_url_query_round_trips():
-    setup = Setup.parse({"dataset": "spiral3", "layers": [8, 3], "acts": ["relu", "elu"], "loss": "cross-entropy",
-                         "optim": "rmsprop", "momentum": 0.5, "lr": 0.003, "features": ["sinx2", "x1"], "bn": True})
+    setup = Setup.parse(
+        {
+            "dataset": "spiral3",
+            "layers": [8, 3],
+            "acts": ["relu", "elu"],
+            "loss": "cross-entropy",
+            "optim": "rmsprop",
+            "momentum": 0.5,
+            "lr": 0.003,
+            "features": ["sinx2", "x1"],
+            "bn": True,
+        }
+    )
     values = dict(part.split("=", 1) for part in setup.to_query().split("&"))
     assert Setup.parse(values) == setup
     assert setup.features == ("x1", "sinx2")  # the page's order
@@ -231,20 +241,28 @@ def _minidl_pass_ce(saved: SavedModel, features: list[float], label: int):
     return values, grads[::-1], float(loss)
 
 
-def test_export_reproduces_weights_with_minidl_train_and_loads_in_torch(client, tmp_path):
-    setup = {"dataset": "spiral3", "layers": [6, 5], "acts": ["relu", "tanh"], "loss": "cross-entropy",
-             "optim": "adam", "lr": 0.01, "dropout": 0.1, "sched": "cosine", "features": ["x1", "x2", "sinx1"]}
+def test_export_reproduces_weights_with_minidl_train_and_loads_in_torch(client, tmp_path, monkeypatch):
+    setup = {
+        "dataset": "spiral3",
+        "layers": [6, 5],
+        "acts": ["relu", "tanh"],
+        "loss": "cross-entropy",
+        "optim": "adam",
+        "lr": 0.01,
+        "dropout": 0.1,
+        "sched": "cosine",
+        "features": ["x1", "x2", "sinx1"],
+    }
     sid = new_session(client, **setup)
     client.post(f"/api/s/{sid}/control", json={"action": "epoch", "count": 3})
     wait_epochs(client, sid, 3)
     archive = zipfile.ZipFile(io.BytesIO(client.get(f"/api/s/{sid}/export/playground.zip").content))
     archive.extractall(tmp_path)
     assert "NOT REPRODUCIBLE" not in (tmp_path / "config.toml").read_text()
-    run = subprocess.run(
-        [sys.executable, "-m", "minidl", "train", "--config", "config.toml", "--out", "again", "--no-plots", "--quiet"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
+    from minidl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)  # the config names data.csv, next to it
+    assert main(["train", "--config", "config.toml", "--out", "again", "--no-plots", "--quiet"]) == 0
     from safetensors.torch import load_file
 
     ours, again = load_file(tmp_path / "model.safetensors"), load_file(tmp_path / "again" / "model.safetensors")
@@ -252,8 +270,15 @@ def test_export_reproduces_weights_with_minidl_train_and_loads_in_torch(client, 
     for key in ours:
         assert torch.equal(ours[key], again[key]), key
     saved = SavedModel.load(tmp_path / "model.safetensors")  # minidl's reader; evaluate/predict use it
-    net = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.ReLU(), torch.nn.Dropout(0.1), torch.nn.Linear(6, 5),
-                              torch.nn.Tanh(), torch.nn.Dropout(0.1), torch.nn.Linear(5, 3))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 6),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.1),
+        torch.nn.Linear(6, 5),
+        torch.nn.Tanh(),
+        torch.nn.Dropout(0.1),
+        torch.nn.Linear(5, 3),
+    )
     net.load_state_dict({k: v for k, v in ours.items() if not k.startswith("standardizer.")})
     net.eval()
     x = torch.randn(16, 3)
@@ -269,7 +294,9 @@ def test_export_notes_what_cannot_be_reproduced(client):
     time.sleep(0.3)
     client.post(f"/api/s/{sid}/weight", json={"layer": 0, "row": 0, "col": 1, "value": 0.5})
     text = client.get(f"/api/s/{sid}/export/config.toml").text
-    assert "NOT REPRODUCIBLE" in text and "L1" in text and "set to 0.5 by hand" in text and "3 steps into epoch 1" in text
+    assert (
+        "NOT REPRODUCIBLE" in text and "L1" in text and "set to 0.5 by hand" in text and "3 steps into epoch 1" in text
+    )
     close(client, sid)
     sid = new_session(client, bn=True)
     r = client.get(f"/api/s/{sid}/export/model.safetensors")

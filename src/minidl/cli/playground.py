@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
-from minidl.cli.args import Parser  # noqa: F401  (the subparsers' class)
 from minidl.errors import ConfigError
 
 INSTALL = "pip install 'minidl[playground]'"
@@ -45,7 +45,9 @@ def run_playground(args: argparse.Namespace) -> int:
     from minidl.playground.server import serve
 
     if args.host not in ("127.0.0.1", "localhost"):
-        print(f"minidl playground: warning: serving on {args.host}: other machines can reach this page", file=sys.stderr)
+        print(
+            f"minidl playground: warning: serving on {args.host}: other machines can reach this page", file=sys.stderr
+        )
     torch.set_num_threads(1)  # small tensors: one thread is fastest, and leaves the other cores free
 
     def ready(port: int | None) -> None:
@@ -54,10 +56,8 @@ def run_playground(args: argparse.Namespace) -> int:
         if not args.no_browser:
             import webbrowser
 
-            try:
+            with contextlib.suppress(Exception):  # no browser here: the URL printed above is enough
                 webbrowser.open(url)
-            except Exception:  # no browser here: the URL above is enough
-                pass
 
     serve(args.host, args.port, on_ready=ready)
     return 0

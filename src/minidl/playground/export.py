@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import json
 import zipfile
 from typing import TYPE_CHECKING, Any
@@ -78,7 +79,8 @@ def config_toml(session: Session) -> str:
     head = [
         "# minidl playground export. Run in the folder that holds data.csv:",
         "#     minidl train --config config.toml",
-        f"# {config['epochs']} epoch(s) of batch size {config['batch_size']}, seed {config['seed']}: the weights of model.safetensors",
+        f"# {config['epochs']} epoch(s) of batch size {config['batch_size']}, seed {config['seed']}: "
+        "the weights of model.safetensors",
     ]
     if problems:
         head.append("# NOT REPRODUCIBLE exactly, because:")
@@ -96,15 +98,23 @@ def model_bytes(session: Session) -> bytes:
     return saved.to_bytes()
 
 
-TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "leaky_relu": "LeakyReLU", "elu": "ELU",
-                     "gelu": "GELU", "softplus": "Softplus", "silu": "SiLU"}
+TORCH_ACTIVATIONS = {
+    "relu": "ReLU",
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
+    "leaky_relu": "LeakyReLU",
+    "elu": "ELU",
+    "gelu": "GELU",
+    "softplus": "Softplus",
+    "silu": "SiLU",
+}
 
 
 def script(session: Session) -> str:
     setup = session.built.setup
     widths = [len(setup.features), *setup.layers, session.built.linears[-1].out_features]
     torch_layers = []
-    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:], strict=False)):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
         torch_layers.append(f"nn.Linear({n_in}, {n_out})")
         if i < len(setup.acts) and setup.acts[i] != "linear":
             torch_layers.append(f"nn.{TORCH_ACTIVATIONS[setup.acts[i]]}()")
@@ -160,7 +170,9 @@ def readme(session: Session) -> str:
     if problems:
         lines += ["The config does NOT reproduce model.safetensors exactly, because:", *[f"  - {p}" for p in problems]]
     else:
-        lines.append("minidl train --config config.toml reproduces model.safetensors exactly (same seed, same batches).")
+        lines.append(
+            "minidl train --config config.toml reproduces model.safetensors exactly (same seed, same batches)."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -59,7 +59,9 @@ def unpack(message: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     for name, dtype, offset, length in obj["h"]["sections"]:
         dt = getattr(torch, dtype)
         size = torch.empty((), dtype=dt).element_size()
-        out[name] = torch.frombuffer(bytearray(raw[offset : offset + length * size]), dtype=dt) if length else (
-            torch.empty(0, dtype=dt)
+        out[name] = (
+            torch.frombuffer(bytearray(raw[offset : offset + length * size]), dtype=dt)
+            if length
+            else (torch.empty(0, dtype=dt))
         )
     return obj["h"], out

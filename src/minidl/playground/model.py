@@ -49,8 +49,10 @@ def config_layer(setup: Setup, dataset: str) -> dict[str, Any]:
             "test_fraction": (100 - setup.ratio) / 100,
             "standardize": setup.std,
         },
-        "model": {"hidden": ",".join(f"{n}:{a}" for n, a in zip(setup.layers, setup.acts, strict=True)),
-                  "dropout": setup.dropout},
+        "model": {
+            "hidden": ",".join(f"{n}:{a}" for n, a in zip(setup.layers, setup.acts, strict=True)),
+            "dropout": setup.dropout,
+        },
         "loss": {"name": setup.loss},
         "optimizer": optimizer,
         "scheduler": scheduler,

@@ -355,6 +355,7 @@ def create_app(hub: Hub | None = None) -> Starlette:
         Route("/api/s/{sid}/export/{name}", download),
     ]
     handlers = {SetupError: refused, TooMany: too_many, Gone: gone, MinidlError: failed}
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield

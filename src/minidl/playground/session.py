@@ -234,8 +234,10 @@ class Session:
         if not setup.regression and not (label == int(label) and 0 <= label < MAX_CLASSES):
             raise SetupError(f"points: class must be an integer from 0 to {MAX_CLASSES - 1}, got {label!r}")
         if setup.dataset != "custom":
-            self.custom = [(float(a), float(b), float(t)) for (a, b), t in zip(self.points.tolist(),
-                                                                                 self.targets.tolist(), strict=True)]
+            self.custom = [
+                (float(a), float(b), float(t))
+                for (a, b), t in zip(self.points.tolist(), self.targets.tolist(), strict=True)
+            ]
             self.class_names = []
         if len(self.custom) >= MAX_POINTS:
             raise SetupError(f"points: the own data holds at most {MAX_POINTS} points")
@@ -276,6 +278,8 @@ class Session:
                 lin.bias.data[row] = value
             else:
                 lin.weight.data[row, col] = value
-            self.edits.append(f"weight {layer}.{'bias' if col < 0 else 'weight'}[{row}{'' if col < 0 else f', {col}'}] "
-                              f"set to {value} by hand at step {self.built.trainer.loop.global_step}")
+            self.edits.append(
+                f"weight {layer}.{'bias' if col < 0 else 'weight'}[{row}{'' if col < 0 else f', {col}'}] "
+                f"set to {value} by hand at step {self.built.trainer.loop.global_step}"
+            )
         self.want_frame()
