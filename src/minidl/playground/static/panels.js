@@ -129,8 +129,8 @@ function drawEdges() {
   for (const e of S.net.edges) {
     const w = weightAt(e.k, e.row, e.col);
     e.line.setAttribute("stroke", w >= 0 ? "#0877bd" : "#f59322");
-    e.line.setAttribute("stroke-width", Math.min(8, 1.5 + Math.abs(w) * 2.5).toFixed(2));
-    e.line.setAttribute("stroke-opacity", Math.min(1, 0.25 + Math.abs(w)).toFixed(2));
+    e.line.setAttribute("stroke-width", Math.min(5, 1 + Math.abs(w) * 1.2).toFixed(2));
+    e.line.setAttribute("stroke-opacity", Math.min(0.9, 0.2 + Math.abs(w) * 0.5).toFixed(2));
   }
 }
 
@@ -209,7 +209,7 @@ function afterFrame(h) {
   if (!h.playing || performance.now() - S.inspectedAt > 1000) inspectPoint();
 }
 
-const fmt = (v) => (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : v.toFixed(4));
+const fmt = (v) => (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(1) : v.toFixed(4));
 
 function table(rows) {
   const t = document.createElement("table");
@@ -247,13 +247,17 @@ function renderInspector(r) {
     const p = panel(wrap, layer.module, layer.forward, layer.backward);
     p.appendChild(table([["output y", layer.output], ["g = dL/dy", layer.grad_output], ["dL/dx", layer.grad_input]]));
     for (const [name, q] of Object.entries(layer.params)) {
-      const h = document.createElement("div");
-      h.textContent = `${name}: value, dL/d${name}, update`;
-      p.appendChild(h);
       const two = Array.isArray(q.value[0]);
-      p.appendChild(two ? matrix(name, q.value) : table([[name, q.value]]));
-      p.appendChild(two ? matrix(`dL/d${name}`, q.grad) : table([[`dL/d${name}`, q.grad]]));
-      p.appendChild(two ? matrix(`Δ${name}`, q.update) : table([[`Δ${name}`, q.update]]));
+      const size = two ? `${q.value.length}×${q.value[0].length}` : `${q.value.length}`;
+      const box = document.createElement("details");
+      box.open = two ? q.value.length * q.value[0].length <= 16 : true; // big matrices start folded
+      const h = document.createElement("summary");
+      h.textContent = `${name} (${size}): value, dL/d${name}, update Δ${name}`;
+      box.appendChild(h);
+      box.appendChild(two ? matrix(name, q.value) : table([[name, q.value]]));
+      box.appendChild(two ? matrix(`dL/d${name}`, q.grad) : table([[`dL/d${name}`, q.grad]]));
+      box.appendChild(two ? matrix(`Δ${name}`, q.update) : table([[`Δ${name}`, q.update]]));
+      p.appendChild(box);
     }
   }
   const last = panel(wrap, r.loss_kind, r.loss_forward, r.loss_backward);
