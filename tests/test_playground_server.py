@@ -21,8 +21,9 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from minidl.playground.frames import GRID, THUMB, unpack
+from minidl.playground.hub import MAX_SESSIONS
 from minidl.playground.render import render_frame
-from minidl.playground.server import MAX_SESSIONS, create_app
+from minidl.playground.server import create_app
 from minidl.playground.session import LOCK
 from minidl.playground.setup import Setup, SetupError
 from minidl.train.saved_model import SavedModel
