@@ -89,6 +89,15 @@ function onNet(net) {
   $("inspect-body").textContent = "";
   buildNetwork();
   syncControls();
+  const legend = $("grad-legend");
+  legend.innerHTML = "";
+  const n = net.nodes.length - 1;
+  for (let l = 0; l < n; l++) {
+    const item = document.createElement("span"), swatch = document.createElement("i");
+    swatch.style.background = layerColor(l, n);
+    item.append(swatch, `${l + 1 < n ? "layer " + (l + 1) : "output"} (${net.nodes[l + 1]}×${net.nodes[l]})`);
+    legend.appendChild(item);
+  }
 }
 
 function onFrame(msg) {
