@@ -24,7 +24,7 @@ import torch
 
 from minidl.cli.main import main
 from minidl.errors import ConfigError
-from minidl.train.checkpoint import load_checkpoint, save_checkpoint
+from minidl.persist.checkpoint import load_checkpoint, save_checkpoint
 
 CSV_ROWS = "".join(f"{0.1 * i:.1f},{0.05 * i:.2f},{i % 2}\n" for i in range(1, 13))
 GOOD_CSV = "x1,x2,y\n" + CSV_ROWS

@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minidl.cli.evaluate import csv_examples
-from minidl.config import load_file, resolve
 from minidl.data.csv import features_tensor, load_csv, locate_columns, read_table
 from minidl.errors import MinidlError
-from minidl.train.checkpoint import load_checkpoint
-from minidl.train.experiment import Experiment
-from minidl.train.saved_model import SavedModel
+from minidl.experiment.config import load_file, resolve
+from minidl.experiment.experiment import Experiment
+from minidl.experiment.saved_model import SavedModel
+from minidl.persist.checkpoint import load_checkpoint
 
 FUZZ = settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

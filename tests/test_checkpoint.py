@@ -16,9 +16,9 @@ import minidl.nn as nn
 from minidl.data.loader import DataLoader
 from minidl.errors import CheckpointError, ConfigError, MinidlError
 from minidl.optim import SGD, Adam, StepLR
-from minidl.train.checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint, save_checkpoint
-from minidl.train.checkpoint_manager import CheckpointManager
-from minidl.train.rng import capture_rng_states, module_generators, restore_rng_states
+from minidl.persist.checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint, save_checkpoint
+from minidl.persist.checkpoint_folder import CheckpointManager
+from minidl.persist.rng import capture_rng_states, module_generators, restore_rng_states
 
 # -- a small run that uses every source of randomness -------------------------------------------
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from minidl.train.durable import (
+from minidl.persist.durable import (
     append_line_durable,
     atomic_open,
     atomic_write_bytes,
@@ -20,7 +20,7 @@ from minidl.train.durable import (
     truncate_to_epoch,
 )
 
-DURABLE_PY = Path(__file__).resolve().parents[1] / "src" / "minidl" / "train" / "durable.py"
+DURABLE_PY = Path(__file__).resolve().parents[1] / "src" / "minidl" / "persist" / "durable.py"
 
 
 def test_atomic_write_replaces_the_content_and_leaves_no_temp_file(tmp_path):

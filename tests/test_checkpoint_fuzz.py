@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 import minidl.nn as nn
 from minidl.errors import CheckpointError
 from minidl.optim import SGD
-from minidl.train.checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint
-from minidl.train.rng import capture_rng_states
+from minidl.persist.checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint
+from minidl.persist.rng import capture_rng_states
 
 FILE_SETTINGS = settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

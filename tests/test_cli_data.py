@@ -13,8 +13,8 @@ import torch
 
 from minidl.cli.main import main
 from minidl.data import load_csv
-from minidl.train.experiment import Experiment
-from minidl.train.saved_model import SavedModel
+from minidl.experiment.experiment import Experiment
+from minidl.experiment.saved_model import SavedModel
 from tests.pngs import assert_sensible_png
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

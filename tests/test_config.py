@@ -7,8 +7,8 @@ import json
 import pytest
 
 from minidl.cli.options import assignments
-from minidl.config import DEFAULTS, check_layer, load_file, merge, resolve
 from minidl.errors import ConfigError
+from minidl.experiment.config import DEFAULTS, check_layer, load_file, merge, resolve
 
 
 def test_defaults_resolve_to_the_seed_experiment():

@@ -14,12 +14,12 @@ from safetensors.torch import load_file
 
 import minidl.cli.train as cli_train
 from minidl.cli.main import main
-from minidl.config import check_layer, resolve
 from minidl.distributed import DistContext
 from minidl.errors import ConfigError
+from minidl.experiment.config import check_layer, resolve
+from minidl.experiment.experiment import Experiment
+from minidl.experiment.saved_model import SavedModel
 from minidl.train import Trainer
-from minidl.train.experiment import Experiment
-from minidl.train.saved_model import SavedModel
 
 SMALL = {"epochs": 1, "batch_size": 20, "data": {"n_train": 60, "n_test": 40}}
 

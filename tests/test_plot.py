@@ -8,12 +8,12 @@ import sys
 import pytest
 import torch
 
-from minidl.config import resolve
+from minidl.experiment.config import resolve
+from minidl.experiment.experiment import Experiment
 from minidl.plot.curves import training_png
 from minidl.plot.points import bounds_of
 from minidl.plot.run import run_figures
 from minidl.train import EpochResult
-from minidl.train.experiment import Experiment
 from tests.pngs import assert_sensible_png, png_size
 
 

@@ -18,8 +18,8 @@ from safetensors.torch import load_file
 
 import minidl.cli.train
 from minidl.cli.main import main
+from minidl.persist.checkpoint import load_checkpoint
 from minidl.train import Callback
-from minidl.train.checkpoint import load_checkpoint
 from minidl.train.divergence import DivergenceError
 from minidl.train.trainer import Trainer
 

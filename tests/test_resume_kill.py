@@ -22,7 +22,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from minidl.train.checkpoint import load_checkpoint
+from minidl.persist.checkpoint import load_checkpoint
 
 EPOCHS = 24
 FLAGS = [

@@ -8,12 +8,12 @@ import struct
 import pytest
 import torch
 
-from minidl.config import resolve
 from minidl.errors import CheckpointError, ConfigError
+from minidl.experiment.config import resolve
+from minidl.experiment.experiment import Experiment
+from minidl.experiment.run_dir import MetricsLog, RunDir, read_metrics, write_atomic
+from minidl.experiment.saved_model import SavedModel
 from minidl.train import EpochResult
-from minidl.train.experiment import Experiment
-from minidl.train.run_dir import MetricsLog, RunDir, read_metrics, write_atomic
-from minidl.train.saved_model import SavedModel
 
 
 def test_plan_checks_without_creating(tmp_path):

@@ -6,14 +6,14 @@ import argparse
 
 import torch
 
-from minidl.config import check_layer, resolve
 from minidl.data.csv import check_fits, encode_labels, features_tensor, locate_columns, read_table
 from minidl.data.source import load_data
 from minidl.device import resolve_dtype
 from minidl.errors import DataError
-from minidl.train.report import metrics_lines
-from minidl.train.run_dir import open_run
-from minidl.train.saved_model import SavedModel
+from minidl.experiment.config import check_layer, resolve
+from minidl.experiment.report import metrics_lines
+from minidl.experiment.run_dir import open_run
+from minidl.experiment.saved_model import SavedModel
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

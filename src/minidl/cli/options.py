@@ -1,7 +1,7 @@
 """The experiment flags shared by ``minidl train`` and ``minidl summary``, and how they become a config layer.
 
 Every flag defaults to "not given" (argparse.SUPPRESS), so only the flags the user typed override the
-config file; the defaults themselves live in one table, ``minidl.config.DEFAULTS``.
+config file; the defaults themselves live in one table, ``minidl.experiment.config.DEFAULTS``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import tomllib
 from typing import Any
 
 from minidl.cli.args import non_negative_float, positive_float, positive_int
-from minidl.config import DEFAULTS, check_layer, load_file, resolve
 from minidl.data.source import dataset_names
 from minidl.device import DTYPES, is_device_name
-from minidl.train.components import table
+from minidl.experiment.components import table
+from minidl.experiment.config import DEFAULTS, check_layer, load_file, resolve
 
 # argparse dest -> the config key it sets ("section.key" or a top-level key)
 FLAG_KEYS = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from minidl.data.csv import features_tensor, locate_columns, read_table
 from minidl.errors import ConfigError
-from minidl.train.run_dir import open_run, write_atomic
+from minidl.experiment.run_dir import open_run, write_atomic
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

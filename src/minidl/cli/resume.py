@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from minidl.cli.options import ARGS_KEYS, FLAG_KEYS
-from minidl.config import check_layer, resolve, to_json
 from minidl.errors import CheckpointError, ConfigError, MinidlError
-from minidl.train.checkpoint import Checkpoint
-from minidl.train.checkpoint_file import read_regular_file
-from minidl.train.checkpoint_manager import CheckpointManager
-from minidl.train.experiment import Experiment
-from minidl.train.fit_state import FitStart
-from minidl.train.run_dir import RunDir, trim_logs
+from minidl.experiment.config import check_layer, resolve, to_json
+from minidl.experiment.experiment import Experiment
+from minidl.experiment.run_dir import RunDir, trim_logs
+from minidl.persist.checkpoint import Checkpoint
+from minidl.persist.checkpoint_folder import CheckpointManager
+from minidl.persist.safetensors_file import read_regular_file
+from minidl.train.state import FitStart
 
 CHANGEABLE = ("epochs", "device", "nproc")  # config keys a resumed run may set again
 FLAG_NAMES = {"header": "--no-header", "standardize": "--no-standardize"}  # store_false flags

@@ -6,8 +6,8 @@ import argparse
 
 from minidl.cli.options import add_experiment_flags, config_from_args, flags_layer
 from minidl.errors import ConfigError
-from minidl.train.run_dir import open_run
-from minidl.train.summary import model_summary
+from minidl.experiment.model_summary import model_summary
+from minidl.experiment.run_dir import open_run
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def run_summary(args: argparse.Namespace) -> int:
         _, saved = open_run(args.run_dir)
         model, in_features = saved.model, saved.model[0].in_features
     else:
-        from minidl.train.experiment import Experiment
+        from minidl.experiment.experiment import Experiment
 
         experiment = Experiment(config_from_args(args))
         model, in_features = experiment.model, experiment.data.in_features

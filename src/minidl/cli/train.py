@@ -12,16 +12,16 @@ from minidl.cli.args import non_negative_int, positive_int
 from minidl.cli.options import add_experiment_flags, config_from_args
 from minidl.cli.progress import progress_for
 from minidl.cli.resume import DEFAULT_EVERY, DEFAULT_KEEP, Resume, plan_resume
-from minidl.config import to_json
 from minidl.distributed import DistContext, init_from_env, parallel_device
 from minidl.distributed.launch import launch
+from minidl.experiment.config import to_json
+from minidl.experiment.experiment import Experiment
+from minidl.experiment.report import metrics_lines
+from minidl.experiment.run_dir import MetricsLog, RunDir
+from minidl.experiment.run_summary import summary_markdown
+from minidl.experiment.saved_model import SavedModel
 from minidl.train.checkpointer import Checkpointer
-from minidl.train.experiment import Experiment
 from minidl.train.interrupt import TrainingInterrupted, stop_on_signals
-from minidl.train.report import metrics_lines
-from minidl.train.run_dir import MetricsLog, RunDir
-from minidl.train.saved_model import SavedModel
-from minidl.train.summary_md import summary_markdown
 
 DESCRIPTION = """\
 Train an MLP. With no flags: the EE-559 disk experiment, 2-25-25-25-1, MSE, SGD lr 0.01, batch size 1,

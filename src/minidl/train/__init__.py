@@ -1,14 +1,14 @@
 """minidl.train: the training loop, tasks, metrics, experiments, run folders and checkpoints."""
 
+from minidl.persist.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from minidl.persist.checkpoint_folder import CheckpointManager
+from minidl.persist.rng import capture_rng_states, module_generators, restore_rng_states
 from minidl.train.callbacks import Callback
-from minidl.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from minidl.train.checkpoint_manager import CheckpointManager
 from minidl.train.checkpointer import Checkpointer
 from minidl.train.divergence import DivergenceError
-from minidl.train.fit_state import FitStart, capture_state, restore_state
 from minidl.train.interrupt import TrainingInterrupted, stop_on_signals
 from minidl.train.metrics import ClassificationMetrics, RegressionMetrics, confusion_matrix
-from minidl.train.rng import capture_rng_states, module_generators, restore_rng_states
+from minidl.train.state import FitStart, capture_state, restore_state
 from minidl.train.task import Task
 from minidl.train.trainer import EpochResult, Evaluation, Trainer, evaluate_model
 

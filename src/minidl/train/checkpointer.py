@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from minidl.errors import ConfigError
-from minidl.train.checkpoint import Checkpoint
-from minidl.train.checkpoint_manager import CheckpointManager
+from minidl.persist.checkpoint import Checkpoint
+from minidl.persist.checkpoint_folder import CheckpointManager
 
 if TYPE_CHECKING:
     from minidl.train.trainer import Trainer

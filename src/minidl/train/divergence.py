@@ -20,9 +20,9 @@ import torch
 from minidl.data.loader import DataLoader
 from minidl.errors import MinidlError
 from minidl.nn.module import Module
-from minidl.train.checkpoint import Checkpoint
-from minidl.train.fit_state import LOADER, restore_state
-from minidl.train.rng import module_generators, restore_rng_states
+from minidl.persist.checkpoint import Checkpoint
+from minidl.persist.rng import module_generators, restore_rng_states
+from minidl.train.state import LOADER, restore_state
 
 if TYPE_CHECKING:
     from minidl.train.trainer import Trainer

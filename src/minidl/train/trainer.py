@@ -17,14 +17,14 @@ from minidl.errors import CheckpointError
 from minidl.nn.loss import Loss
 from minidl.nn.module import Module
 from minidl.optim.optimizer import Optimizer
+from minidl.persist.checkpoint import Checkpoint
+from minidl.persist.rng import module_generators, restore_rng_states
 from minidl.train.callbacks import Callback
-from minidl.train.checkpoint import Checkpoint
-from minidl.train.components import step_scheduler
 from minidl.train.divergence import DivergenceError, all_finite, locate
-from minidl.train.fit_state import LOADER, FitStart, capture_state
 from minidl.train.interrupt import StopRequest, TrainingInterrupted
 from minidl.train.metrics import ClassificationMetrics, RegressionMetrics
-from minidl.train.rng import module_generators, restore_rng_states
+from minidl.train.schedule import step_scheduler
+from minidl.train.state import LOADER, FitStart, capture_state
 from minidl.train.task import Task
 
 

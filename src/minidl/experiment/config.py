@@ -177,7 +177,7 @@ def merge(*layers: dict[str, Any]) -> dict[str, Any]:
 
 def resolve(*layers: dict[str, Any]) -> dict[str, Any]:
     """The complete config for ``layers`` (each already checked), with every component's defaults filled in."""
-    from minidl.train.components import resolve_component
+    from minidl.experiment.components import resolve_component
 
     user = merge(*layers)
     config = merge({k: v for k, v in DEFAULTS.items() if k not in COMPONENTS}, user)

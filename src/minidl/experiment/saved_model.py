@@ -18,11 +18,11 @@ import torch
 from minidl.data.standardize import Standardizer
 from minidl.device import DTYPES
 from minidl.errors import CheckpointError, MinidlError
+from minidl.experiment.components import build, build_model, table
 from minidl.nn.loss import Loss
 from minidl.nn.mlp import parse_hidden
 from minidl.nn.module import Module
-from minidl.train.checkpoint_file import load_tensors, parse_safetensors, read_regular_file
-from minidl.train.components import build, build_model, table
+from minidl.persist.safetensors_file import load_tensors, parse_safetensors, read_regular_file
 from minidl.train.task import KINDS, Task
 from minidl.train.trainer import Evaluation, evaluate_model
 

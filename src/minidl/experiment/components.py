@@ -103,17 +103,6 @@ def build(section: str, config: dict[str, Any], *first: Any) -> Any:
         raise ConfigError(f"{section} {config['name']!r}: {error}") from None
 
 
-def step_scheduler(scheduler: Any, metric: float) -> None:
-    """``scheduler.step()``, or ``scheduler.step(metric)`` for schedulers that watch a metric."""
-    if scheduler is None:
-        return
-    parameters = inspect.signature(scheduler.step).parameters
-    if "metrics" in parameters or "metric" in parameters:
-        scheduler.step(metric)
-    else:
-        scheduler.step()
-
-
 def output_activation(loss_fn: Any) -> str | None:
     """The activation the model's last layer needs for ``loss_fn``: "sigmoid" for a loss on probabilities.
 

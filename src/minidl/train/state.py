@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from minidl.errors import CheckpointError
-from minidl.train.checkpoint import Checkpoint
-from minidl.train.rng import CUDA, GLOBAL, capture_rng_states, module_generators
+from minidl.persist.checkpoint import Checkpoint
+from minidl.persist.rng import CUDA, GLOBAL, capture_rng_states, module_generators
 
 if TYPE_CHECKING:
     from minidl.train.trainer import Trainer

@@ -26,9 +26,9 @@ from typing import Any
 import torch
 
 from minidl.errors import CheckpointError
-from minidl.train.checkpoint_file import load_tensors, parse_safetensors, read_regular_file
-from minidl.train.checkpoint_tree import Malformed, decode_tree, encode_tree, put_tensor
-from minidl.train.durable import atomic_write_bytes
+from minidl.persist.durable import atomic_write_bytes
+from minidl.persist.safetensors_file import load_tensors, parse_safetensors, read_regular_file
+from minidl.persist.tree import Malformed, decode_tree, encode_tree, put_tensor
 
 FORMAT, FORMAT_VERSION = "minidl.checkpoint", "1"
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from minidl.errors import ConfigError
+from minidl.experiment.saved_model import SavedModel
+from minidl.persist.checkpoint_folder import CheckpointManager
+from minidl.persist.durable import append_line_durable, atomic_write_bytes, remove_temp_files, truncate_to_epoch
+from minidl.persist.safetensors_file import read_regular_file
 from minidl.train.callbacks import Callback
-from minidl.train.checkpoint_file import read_regular_file
-from minidl.train.checkpoint_manager import CheckpointManager
-from minidl.train.durable import append_line_durable, atomic_write_bytes, remove_temp_files, truncate_to_epoch
-from minidl.train.saved_model import SavedModel
 from minidl.train.trainer import EpochResult
 
 # the files a run writes; --overwrite removes exactly these (and the checkpoints) from an existing folder

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from minidl.errors import CheckpointError, ConfigError
-from minidl.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from minidl.train.durable import remove_temp_files
+from minidl.persist.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from minidl.persist.durable import remove_temp_files
 
 _NAME = re.compile(r"^epoch-(\d{4,})(?:-step-(\d{6,}))?\.safetensors$")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from minidl.train.report import metrics_markdown
+from minidl.experiment.report import metrics_markdown
 from minidl.train.trainer import EpochResult, Evaluation
 
 CAPTIONS = {

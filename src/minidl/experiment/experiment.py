@@ -17,10 +17,10 @@ from minidl.device import resolve_device, resolve_dtype
 from minidl.distributed import DistContext
 from minidl.distributed.trainer import DistributedTrainer
 from minidl.errors import CheckpointError, ConfigError, MinidlError
-from minidl.train.checkpoint import Checkpoint
-from minidl.train.components import build, build_model, output_activation
-from minidl.train.fit_state import FitStart, restore_state
-from minidl.train.saved_model import SavedModel
+from minidl.experiment.components import build, build_model, output_activation
+from minidl.experiment.saved_model import SavedModel
+from minidl.persist.checkpoint import Checkpoint
+from minidl.train.state import FitStart, restore_state
 from minidl.train.task import Task
 from minidl.train.trainer import EpochResult, Evaluation, Trainer
 
