@@ -159,7 +159,7 @@ def test_changing_data_features_and_layers_rebuilds(page):
 
 
 def test_inspector_equals_minidl_modules(page):
-    from minidl.train.saved_model import SavedModel
+    from minidl.experiment.saved_model import SavedModel
 
     open_page(page, "dataset=gauss&layers=3&acts=sigmoid&lr=0.1")
     page.click("#epoch-step")
@@ -257,11 +257,13 @@ def test_bad_values_show_an_error_while_training_continues(page):
 def test_no_console_error_and_no_request_leaves_the_server(page, log):
     start = len(log["console"])
     open_page(page)  # also the last test: the log holds every page of the module
+    wait(page, "document.querySelectorAll('#edges line').length === 18")  # drawn after the first layout
     box = page.evaluate(
-        "(() => { const r = document.querySelector('#edges line').getBoundingClientRect(); "
+        "(() => { const r = document.querySelector('#edges line:nth-child(2)').getBoundingClientRect(); "
         "return [r.left + r.width / 2, r.top + r.height / 2]; })()"
     )
-    page.mouse.move(*box)  # the middle of a straight line's box lies on the line
+    page.mouse.move(0, 0)
+    page.mouse.move(*box, steps=3)  # the middle of a straight line's box lies on the line
     page.wait_for_selector("#card:not([hidden])")
     assert "weight" in page.inner_text("#card")
     assert log["console"][start:] == []

@@ -20,13 +20,13 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's note that httpx2 will replace httpx in TestClient
     from starlette.testclient import TestClient
 
+from minidl.experiment.saved_model import SavedModel
 from minidl.playground.frames import GRID, THUMB, unpack
 from minidl.playground.hub import MAX_SESSIONS
 from minidl.playground.render import render_frame
 from minidl.playground.server import create_app
 from minidl.playground.session import LOCK
 from minidl.playground.setup import Setup, SetupError
-from minidl.train.saved_model import SavedModel
 
 
 @pytest.fixture(scope="module")

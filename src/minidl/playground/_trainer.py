@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from minidl.data.loader import DataLoader
-from minidl.train.components import step_scheduler
+from minidl.train.schedule import step_scheduler
 from minidl.train.trainer import EpochResult
 from minidl.train.trainer import Trainer as _FitTrainer
 

@@ -1,6 +1,6 @@
 """Export: ``config.toml`` + ``data.csv`` for ``minidl train --config``, ``model.safetensors``, ``train.py``.
 
-The playground trains a ``minidl.train.experiment.Experiment`` built from exactly this config on exactly
+The playground trains a ``minidl.experiment.experiment.Experiment`` built from exactly this config on exactly
 this CSV, so ``minidl train --config config.toml`` (run in the folder that holds ``data.csv``) trains the
 same weights for the epochs the playground finished. What a config cannot replay (batch norm, L1, changes
 made while training, a run stopped inside an epoch) is listed at the top of the file and in the zip's
@@ -136,8 +136,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from minidl.config import check_layer, resolve
-from minidl.train.experiment import Experiment
+from minidl.experiment.config import check_layer, resolve
+from minidl.experiment.experiment import Experiment
 
 with open("config.toml", "rb") as f:
     config = resolve(check_layer(tomllib.load(f), "config.toml"))

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from minidl.experiment.components import build
 from minidl.nn.parameter import Parameter
 from minidl.playground.setup import SetupError
-from minidl.train.components import build
 
 if TYPE_CHECKING:
     from minidl.playground.session import Session

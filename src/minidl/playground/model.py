@@ -13,16 +13,16 @@ from typing import Any
 
 import torch
 
-from minidl.config import check_layer, resolve
 from minidl.data.split import split_indices
+from minidl.experiment.components import build
+from minidl.experiment.config import check_layer, resolve
+from minidl.experiment.experiment import Experiment
 from minidl.nn.batchnorm import BatchNorm1d
 from minidl.nn.container import Sequential
 from minidl.nn.linear import Linear
 from minidl.playground._trainer import Trainer  # STAND-IN until minidl.train.Trainer has start/run
 from minidl.playground.data import features, to_csv
 from minidl.playground.setup import Setup
-from minidl.train.components import build
-from minidl.train.experiment import Experiment
 
 SCHEDULER_ARGS = {"step": {"step_size": 10, "gamma": 0.5}, "exponential": {"gamma": 0.98}, "cosine": {"T_max": 100}}
 DATA_FILE = "data.csv"
