@@ -341,3 +341,34 @@ def test_cli_warns_when_not_bound_to_localhost(monkeypatch, capsys):
     assert main(["playground", "--host", "0.0.0.0", "--no-browser"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "warning: serving on 0.0.0.0" in err[0]
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        {"dataset": "xor", "loss": "bce"},
+        {"dataset": "gauss", "loss": "bce-logits", "optim": "rmsprop", "momentum": 0.5, "sched": "step"},
+        {"dataset": "spiral", "loss": "cross-entropy", "optim": "adagrad", "bn": True},
+        {"dataset": "blobs", "loss": "mse", "optim": "adamw", "reg": "l2", "reg_rate": 0.01, "sched": "exponential"},
+        {"dataset": "spiral3", "acts": ["relu", "leaky_relu"], "dropout": 0.3},
+        {"dataset": "plane", "loss": "mae", "layers": []},
+        {"dataset": "multigauss", "loss": "huber", "acts": ["gelu", "silu"], "std": False},
+    ],
+)
+def test_every_data_set_trains_draws_and_inspects(client, setup):
+    sid = new_session(client, **setup)
+    session = client.app_ref.state.hub.sessions[sid]
+    client.post(f"/api/s/{sid}/control", json={"action": "epoch"})
+    wait_epochs(client, sid, 1)
+    with LOCK:
+        header, sections = unpack(render_frame(session))
+    assert header["epoch"] == 1 and all(torch.isfinite(sections["weights"]))
+    classes = {"blobs": 3, "spiral3": 3}.get(setup["dataset"], 2)
+    if setup["dataset"] in ("plane", "multigauss"):
+        assert "confusion" not in sections and header["test_acc"] is None
+    else:
+        assert sections["confusion"].numel() == classes**2 and 0 <= header["test_acc"] <= 1
+        assert ("confidence" in sections) == (classes > 2)
+    r = client.post(f"/api/s/{sid}/inspect", json={"index": 0})
+    assert r.status_code == 200 and len(r.json()["layers"]) == len(session.built.model)
+    close(client, sid)

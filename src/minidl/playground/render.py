@@ -65,6 +65,8 @@ def _display(session: Session, output: torch.Tensor) -> list[tuple[str, torch.Te
         p = output[:, 0].sigmoid() if loss_name == "bce-logits" else output[:, 0]
         return [("output", quantize_unit(p))]
     probs = output.softmax(1) if loss_name == "cross-entropy" else output.clamp(0, 1)
+    if probs.shape[1] == 2:  # two classes with one output each (cross-entropy): drawn as P(class 1)
+        return [("output", quantize_unit(probs[:, 1]))]
     conf, cls = probs.max(1)
     return [("output", cls.to(torch.uint8)), ("confidence", quantize_unit(conf))]
 
