@@ -372,3 +372,20 @@ def test_every_data_set_trains_draws_and_inspects(client, setup):
     r = client.post(f"/api/s/{sid}/inspect", json={"index": 0})
     assert r.status_code == 200 and len(r.json()["layers"]) == len(session.built.model)
     close(client, sid)
+
+
+def test_live_learning_rate_and_l1_proximal_step(client):
+    sid = new_session(client, reg="l1", reg_rate=0.3, lr=0.1, layers=[8])
+    session = client.app_ref.state.hub.sessions[sid]
+    client.post(f"/api/s/{sid}/control", json={"action": "step", "count": 20})
+    deadline = time.monotonic() + 10
+    while client.get(f"/api/s/{sid}/state").json()["step"] < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    weights = torch.cat([layer.weight.data.reshape(-1) for layer in session.built.linears])
+    assert int((weights == 0).sum()) > 0  # the soft threshold sets weights exactly to zero
+    version = session.version
+    r = client.post(f"/api/s/{sid}/setup", json={"lr": 0.5})
+    assert r.status_code == 200 and session.version == version  # applied live, no rebuild
+    assert session.built.optimizer.param_groups[0]["lr"] == 0.5
+    assert client.get(f"/api/s/{sid}/state").json()["edits"] == ["learning rate changed to 0.5 at step 20"]
+    close(client, sid)

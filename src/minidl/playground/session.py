@@ -24,6 +24,7 @@ from minidl.playground.data import GENERATORS, RADIUS
 from minidl.playground.model import Built, build_session_model
 from minidl.playground.render import net_message, render_frame
 from minidl.playground.setup import LIVE, MAX_POINTS, Setup, SetupError
+from minidl.playground.stepping import advance
 
 MAX_CLASSES = 6
 
@@ -188,28 +189,11 @@ class Session:
         self.publish("notice", message)
 
     def _advance(self, steps: int | None = None, epochs: int | None = None) -> None:
-        """Train ``steps`` steps or ``epochs`` epochs (with L1, one step at a time, each followed by its
-        proximal step); record the gradient norms and the time per step."""
-        built, setup = self.built, self.built.setup
-        trainer = built.trainer
-        l1 = setup.reg_rate if setup.reg == "l1" else 0.0
-        saved = torch.get_rng_state()
-        torch.set_rng_state(self.rng)
-        begin, before = time.perf_counter(), trainer.loop.global_step
-        try:
-            with torch.no_grad():
-                if not l1:
-                    trainer.run(steps=steps) if epochs is None else trainer.run(epochs=epochs)
-                else:
-                    goal = len(trainer.history) + (epochs or 0)
-                    for _ in range(steps or 10**9):
-                        if trainer.run(steps=1) == 0 or (epochs is not None and len(trainer.history) >= goal):
-                            break
-                        self._proximal_l1(l1)
-        finally:
-            self.rng = torch.get_rng_state()
-            torch.set_rng_state(saved)
-        done = trainer.loop.global_step - before
+        """Train ``steps`` steps or ``epochs`` epochs; record the gradient norms and the time per step."""
+        built = self.built
+        begin, before = time.perf_counter(), built.trainer.loop.global_step
+        self.rng = advance(built, self.rng, steps, epochs)
+        done = built.trainer.loop.global_step - before
         if done:
             self.step_seconds = 0.8 * self.step_seconds + 0.2 * (time.perf_counter() - begin) / done
         self.grad_norms = [float(layer.weight.grad.norm()) for layer in built.linears]
@@ -217,13 +201,6 @@ class Session:
             bool(torch.isfinite(p.data).all()) for p in built.model.parameters()
         ):
             self._stop("training diverged (a weight or gradient is not finite): lower the learning rate and reset")
-
-    def _proximal_l1(self, rate: float) -> None:
-        """L1 on the weights as a proximal step: w <- sign(w) max(|w| - lr * rate, 0) (biases untouched)."""
-        lr = self.built.optimizer.param_groups[0]["lr"]
-        for layer in self.built.linears:
-            w = layer.weight.data
-            w.copy_(w.sign() * (w.abs() - lr * rate).clamp_min(0))
 
     # -- own data -----------------------------------------------------------------------------------
     def add_point(self, x: float, y: float, label: float) -> Setup:
