@@ -389,3 +389,16 @@ def test_live_learning_rate_and_l1_proximal_step(client):
     assert session.built.optimizer.param_groups[0]["lr"] == 0.5
     assert client.get(f"/api/s/{sid}/state").json()["edits"] == ["learning rate changed to 0.5 at step 20"]
     close(client, sid)
+
+
+def test_cli_port_in_use_is_one_line(capsys):
+    import socket
+
+    from minidl.cli.main import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["playground", "--port", str(taken.getsockname()[1]), "--no-browser"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("minidl playground: error: cannot listen on 127.0.0.1:") and err.count("\n") == 1

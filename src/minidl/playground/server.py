@@ -295,23 +295,37 @@ STATIC_FILES = {
 
 
 def serve(host: str, port: int, on_ready: Any = None) -> None:
-    """Run the server until interrupted (``minidl playground``)."""
+    """Run the server until interrupted (``minidl playground``); ``on_ready(port)`` once it listens.
+
+    The socket is bound here, before uvicorn starts, so a port in use is an ``OSError`` the CLI prints in
+    one line.
+    """
+    import socket
+
     import uvicorn
 
     app = create_app()
     hosts = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else ["*"]
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)  # DNS rebinding: only our own name
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     if on_ready is not None:
-        threading.Thread(target=_when_started, args=(server, on_ready), daemon=True).start()
-    server.run()
+        bound = sock.getsockname()[1]
+        threading.Thread(target=_when_started, args=(server, on_ready, bound), daemon=True).start()
+    server.run(sockets=[sock])
 
 
-def _when_started(server: Any, on_ready: Any) -> None:
-    for _ in range(200):
+def _when_started(server: Any, on_ready: Any, port: int) -> None:
+    for _ in range(600):
         if server.started:
-            port = server.servers[0].sockets[0].getsockname()[1] if server.servers else None
             on_ready(port)
             return
         time.sleep(0.05)
