@@ -337,7 +337,6 @@ def test_cli_warns_when_not_bound_to_localhost(monkeypatch, capsys):
     from minidl.cli.main import main
 
     monkeypatch.setattr(server, "serve", lambda host, port, on_ready=None: None)
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     assert main(["playground", "--host", "0.0.0.0", "--no-browser"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "warning: serving on 0.0.0.0" in err[0]

@@ -40,15 +40,12 @@ def run_playground(args: argparse.Namespace) -> int:
         import uvicorn  # noqa: F401
     except ImportError:
         raise ConfigError(f"the playground needs starlette and uvicorn: {INSTALL}") from None
-    import torch
-
     from minidl.playground.server import serve
 
     if args.host not in ("127.0.0.1", "localhost"):
         print(
             f"minidl playground: warning: serving on {args.host}: other machines can reach this page", file=sys.stderr
         )
-    torch.set_num_threads(1)  # small tensors: one thread is fastest, and leaves the other cores free
 
     def ready(port: int | None) -> None:
         url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{port}/"

@@ -315,6 +315,9 @@ def serve(host: str, port: int, on_ready: Any = None) -> None:
     except OSError as error:
         sock.close()
         raise OSError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    import torch
+
+    torch.set_num_threads(1)  # small tensors: one thread is fastest, and leaves the other cores free
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     if on_ready is not None:
