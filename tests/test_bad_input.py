@@ -195,9 +195,9 @@ FOUR_COLUMNS = ("in.csv", "a,b,c,d\n1,2,3,0\n")
 CASES = [
     # wrong input shapes, mismatched targets
     ("predict-wrong-columns", with_run("predict", "--input", FOUR_COLUMNS, "--output", "o.csv"),
-     r"in\.csv: the model reads 2 feature\(s\) \(x1, x2\); the file has 4 column\(s\)", 1),
+     r"in\.csv: missing feature column\(s\) 'x1', 'x2'; the model reads x1, x2; the file has a, b, c, d", 1),
     ("evaluate-wrong-columns", with_run("evaluate", "--data", FOUR_COLUMNS, "--target", "d"),
-     r"in\.csv: the model reads 2 feature\(s\)", 1),
+     r"in\.csv: missing feature column\(s\) 'x1', 'x2'; the model reads x1, x2", 1),
     ("class-weights-vs-classes",
      csv_train("three.csv", THREE_CLASSES, "--loss", "cross-entropy", "--loss-args", "weight=[1.0,2.0]"),
      r"weight of shape \(2,\) does not give one weight to each of the 3 classes", 1),

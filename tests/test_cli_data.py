@@ -68,8 +68,8 @@ def test_csv_round_trip_matches_the_python_api(tmp_path, capsys, regression):
     experiment = Experiment(json.loads((run / "config.json").read_text()))
     experiment.fit()
     features = load_csv(_write(tmp_path / "with_target.csv", ["a", "b", "c", "target"], new_rows), "target").x
-    again = experiment.saved_model().predict(features)
-    loaded = SavedModel.load(run / "model.safetensors").predict(features)
+    again = experiment.saved_model().predict_indices(features)
+    loaded = SavedModel.load(run / "model.safetensors").predict_indices(features)
     assert torch.equal(again, loaded)
     if regression:
         assert [float(v) for v in cli] == loaded[:, 0].tolist()

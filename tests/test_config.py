@@ -114,6 +114,9 @@ def test_csv_data_keeps_only_its_keys(tmp_path):
         "val_fraction",
         "test_fraction",
         "standardize",
+        "delimiter",
+        "index_col",
+        "standardize_target",
     }
 
 

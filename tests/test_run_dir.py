@@ -93,7 +93,7 @@ def test_saved_model_round_trip(trained):
     loaded = SavedModel.from_bytes(data)
     assert torch.equal(torch.get_rng_state(), state)  # rebuilding the model draws no random numbers
     x, y = trained.data.test
-    assert torch.equal(loaded.predict(x), saved.predict(x))
+    assert torch.equal(loaded.predict_indices(x), saved.predict_indices(x))
     assert loaded.evaluate(x, y).loss == trained.evaluate("test").loss
     for key, value in trained.model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[key], value)

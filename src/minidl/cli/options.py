@@ -21,6 +21,8 @@ FLAG_KEYS = {
     "dataset": "data.dataset",
     "target": "data.target",
     "header": "data.header",
+    "delimiter": "data.delimiter",
+    "index_col": "data.index_col",
     "task": "data.task",
     "n_train": "data.n_train",
     "n_test": "data.n_test",
@@ -28,6 +30,7 @@ FLAG_KEYS = {
     "val_fraction": "data.val_fraction",
     "test_fraction": "data.test_fraction",
     "standardize": "data.standardize",
+    "standardize_target": "data.standardize_target",
     "hidden": "model.hidden",
     "dropout": "model.dropout",
     "loss": "loss.name",
@@ -51,6 +54,14 @@ def fraction(text: str) -> float:
     if value >= 1:
         raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text}")
     return value
+
+
+def delimiter(text: str) -> str:
+    """One character; ``\\t`` and ``tab`` mean a tab."""
+    text = {"\\t": "\t", "tab": "\t"}.get(text, text)
+    if len(text) != 1 or text in '"\r\n':
+        raise argparse.ArgumentTypeError(f"must be one character (or \\t for a tab), got {text!r}")
+    return text
 
 
 def device_name(text: str) -> str:
@@ -118,6 +129,19 @@ def add_experiment_flags(p: argparse.ArgumentParser) -> None:
         "--no-header", dest="header", action="store_false", default=S, help="the CSV file has no header row"
     )
     data.add_argument(
+        "--delimiter",
+        type=delimiter,
+        default=S,
+        metavar="CHAR",
+        help="CSV column separator, e.g. ';' or '\\t' (default: detected among , ; tab |)",
+    )
+    data.add_argument(
+        "--index-col",
+        action="store_true",
+        default=S,
+        help="the CSV file's first column is a row index (as pandas writes): skip it",
+    )
+    data.add_argument(
         "--task",
         default=S,
         choices=("auto", "classification", "regression"),
@@ -154,6 +178,14 @@ def add_experiment_flags(p: argparse.ArgumentParser) -> None:
         action="store_false",
         default=S,
         help="feed raw features (default: standardise with the training split's mean and std)",
+    )
+    data.add_argument(
+        "--no-standardize-target",
+        dest="standardize_target",
+        action="store_false",
+        default=S,
+        help="train regression on the raw targets (default: on (y - mean) / std of the training split; "
+        "predictions and metrics are always in the data's units)",
     )
 
     model = p.add_argument_group("model and training")

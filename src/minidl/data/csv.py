@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +19,15 @@ import torch
 from minidl.errors import DataError
 
 MAX_AUTO_CLASSES = 20  # an integer-valued target with at most this many values is taken as class labels
+MAX_CLASSES = 100  # --task classification on a numeric target with more values than this is refused
 TASKS = ("auto", "classification", "regression")
+DELIMITERS = ",;\t|"  # what the sniffer may choose from
+SNIFF_BYTES = 64 * 1024  # the prefix of the file the sniffer reads
+
+
+class DataWarning(UserWarning):
+    """Something in a data file that is probably a mistake, but not certainly."""
+
 
 Label = int | float | str
 
@@ -31,6 +41,7 @@ class Table:
     rows: list[list[str]]
     lines: list[int]
     has_header: bool
+    delimiter: str = ","
 
     def where(self, row: int, column: int | None = None) -> str:
         place = f"{self.path}, line {self.lines[row]}"
@@ -53,7 +64,21 @@ class Table:
             if -len(self.columns) <= i < len(self.columns):
                 return i % len(self.columns)
             raise DataError(f"{self.path}: target column index {i} is out of range; the file has {len(self.columns)}")
-        raise DataError(f"{self.path}: no column named {spec!r}; the columns are {', '.join(self.columns)}")
+        raise DataError(
+            f"{self.path}: no column named {spec!r}; the columns are {', '.join(self.columns)}" + self._hint(spec)
+        )
+
+    def _hint(self, spec: str | int) -> str:
+        """A close column name, or the reminder that column indices need ``--no-header``."""
+        text = str(spec)
+        folded = [c for c in self.columns if c.casefold() == text.casefold()]
+        close = folded or difflib.get_close_matches(text, self.columns, n=1, cutoff=0.75)
+        if close:
+            return f" (did you mean {close[0]!r}?)"
+        with contextlib.suppress(ValueError):
+            int(text)
+            return " (a column index is read only in a file without a header: pass --no-header)"
+        return ""
 
     def numbers(self, column: int) -> list[float]:
         """The column as finite floats, or an error naming the first bad cell."""
@@ -75,8 +100,15 @@ class Table:
         return value
 
 
-def read_table(path: str | Path, *, header: bool = True) -> Table:
-    """Read a CSV file into a ``Table``; blank lines are skipped, every row must have the same width."""
+def read_table(
+    path: str | Path, *, header: bool = True, delimiter: str | None = None, index_col: bool = False
+) -> Table:
+    """Read a CSV file into a ``Table``; blank lines are skipped, every row must have the same width.
+
+    ``delimiter=None`` detects it (``csv.Sniffer`` on the first 64 KiB, choosing among ``, ; tab |``;
+    a comma when unsure). ``index_col`` drops the first column (a pandas index); an unnamed first column
+    that is kept gets a ``DataWarning``.
+    """
     path = Path(path)
     if path.exists() and not path.is_file() and not path.is_dir():
         raise DataError(f"{path}: not a regular file (a pipe or a device is never read: it could wait forever)")
@@ -88,7 +120,13 @@ def read_table(path: str | Path, *, header: bool = True) -> Table:
         raise DataError(f"{path}: is a folder, not a CSV file") from None
     rows, lines = [], []
     with handle:
-        reader = csv.reader(handle)
+        try:
+            if delimiter is None:
+                delimiter = sniff_delimiter(handle.read(SNIFF_BYTES))
+                handle.seek(0)
+        except UnicodeDecodeError as error:
+            raise DataError(f"{path}: not a readable CSV file ({error})") from None
+        reader = csv.reader(handle, delimiter=delimiter)
         try:
             for row in reader:
                 if row and any(cell.strip() for cell in row):
@@ -110,8 +148,34 @@ def read_table(path: str | Path, *, header: bool = True) -> Table:
         columns = [str(i) for i in range(len(rows[0]))]
     for row, line in zip(rows, lines, strict=True):
         if len(row) != len(columns):
-            raise DataError(f"{path}, line {line}: expected {len(columns)} columns, got {len(row)}")
-    return Table(path, columns, rows, lines, header)
+            raise DataError(
+                f"{path}, line {line}: expected {len(columns)} columns, got {len(row)} "
+                f"(columns separated by {delimiter!r}; pass --delimiter if the file uses another)"
+            )
+    if index_col:
+        if len(columns) < 2:
+            raise DataError(f"{path}: --index-col drops the first column, but the file has only one")
+        columns, rows = columns[1:], [row[1:] for row in rows]
+        if not header:
+            columns = [str(i) for i in range(len(columns))]
+    return Table(path, columns, rows, lines, header, delimiter)
+
+
+def unnamed(name: str) -> bool:
+    """An empty column name, or pandas' ``Unnamed: 0``: the index ``DataFrame.to_csv`` writes."""
+    return name == "" or name.startswith("Unnamed: ")
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter ``csv.Sniffer`` finds in ``sample`` among ``, ; tab |``; where it finds none (ragged
+    rows), the candidate most frequent in the first line; a comma if none is there."""
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        first = next((line for line in sample.splitlines() if line.strip()), "")
+        counts = [(first.count(d), -i, d) for i, d in enumerate(DELIMITERS)]  # ties: the earlier candidate
+        best = max(counts)
+        return best[2] if best[0] > 0 else ","
 
 
 @dataclass
@@ -134,18 +198,32 @@ def load_csv(
     header: bool = True,
     task: str = "auto",
     dtype: torch.dtype = torch.float32,
+    delimiter: str | None = None,
+    index_col: bool = False,
 ) -> CsvData:
     """Load features and a target column (default: the last column).
 
     ``task="auto"`` takes an integer-valued target with at most 20 distinct values, or any non-numeric
     target, as class labels (mapped to 0..k-1 in sorted order) and anything else as a regression target.
+    ``task="classification"`` on a numeric target with more than 100 values, or more than 20 and more
+    than half the rows, is refused: that is a regression target. ``delimiter`` and ``index_col``: see ``read_table``.
     """
     if task not in TASKS:
         raise DataError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    table = read_table(path, header=header)
+    table = read_table(path, header=header, delimiter=delimiter, index_col=index_col)
     if len(table.columns) < 2:
-        raise DataError(f"{table.path}: needs at least one feature column and a target column")
+        raise DataError(
+            f"{table.path}: needs at least one feature column and a target column (read one column, separated by "
+            f"{table.delimiter!r}; pass --delimiter if the file uses another)"
+        )
     t = table.index(target)
+    if header and not index_col and t != 0 and unnamed(table.columns[0]):
+        warnings.warn(
+            f"{table.path}: the first column has no name (a pandas index?); it is read as a feature. "
+            "Pass --index-col to skip it",
+            DataWarning,
+            stacklevel=2,
+        )
     features = [c for c in range(len(table.columns)) if c != t]
     x = features_tensor(table, features, dtype)
     y, kind, classes = _targets(table, t, task, dtype)
@@ -191,6 +269,8 @@ def _targets(table: Table, t: int, task: str, dtype: torch.dtype) -> tuple[torch
             check_fits(table, y, [t])
             return y, "regression", []
         labels = [int(v) if v == int(v) else v for v in values]
+        if task == "classification":
+            _check_class_count(table, t, len(set(labels)))
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise DataError(f"{table.path}: target column {table.columns[t]!r} has a single class ({classes[0]!r})")
@@ -199,27 +279,53 @@ def _targets(table: Table, t: int, task: str, dtype: torch.dtype) -> tuple[torch
     return y, "binary" if len(classes) == 2 else "multiclass", classes
 
 
-def locate_columns(table: Table, feature_names: list[str], target: str | int | None) -> tuple[list[int], int | None]:
-    """The feature columns of a file to predict or evaluate on, and its target column if it has one.
+def _check_class_count(table: Table, t: int, count: int) -> None:
+    """A numeric target taken as classes must have few values: a continuous one makes a huge, useless model."""
+    if count > MAX_CLASSES or (count > MAX_AUTO_CLASSES and count > len(table.rows) / 2):
+        raise DataError(
+            f"{table.path}: target column {table.columns[t]!r} has {count} distinct values in {len(table.rows)} "
+            f"rows, too many for classification (at most {MAX_CLASSES}, and more than {MAX_AUTO_CLASSES} only if "
+            "each class has two rows on average); "
+            "it looks continuous: use --task regression"
+        )
 
-    With a header that names every training feature, columns are taken by name (in training order, any
-    order in the file). Otherwise they are taken by position: the file has exactly the features, or the
-    features and the target column (``target``, default the last).
+
+def locate_columns(
+    table: Table, feature_names: list[str], target: str | int | None, *, with_target: bool = False
+) -> tuple[list[int], int | None]:
+    """The feature columns of a file to predict or evaluate on, and its target column.
+
+    With a header, every training feature is found by name (in training order, any order in the file;
+    other columns are ignored), or the error names the missing ones; the target is the column named
+    ``target``, None if there is none. Without a header, columns are taken by position: exactly the
+    features, or with ``with_target`` the features and the target (at index ``target``, default the last).
+    ``with_target`` also makes a missing target an error.
     """
     n = len(feature_names)
-    if table.has_header and all(name in table.columns for name in feature_names):
-        t = table.columns.index(str(target)) if target is not None and str(target) in table.columns else None
-        return [table.columns.index(name) for name in feature_names], t
-    if len(table.columns) == n:
+    if table.has_header:
+        missing = [name for name in feature_names if name not in table.columns]
+        if missing:
+            raise DataError(
+                f"{table.path}: missing feature column(s) {', '.join(map(repr, missing))}; the model reads "
+                f"{', '.join(feature_names)}; the file has {', '.join(table.columns)}"
+            )
+        features = [table.columns.index(name) for name in feature_names]
+        if target is not None and str(target) in table.columns:
+            return features, table.columns.index(str(target))
+        if with_target:
+            table.index(target)  # raises, naming the columns (and a close name)
+        return features, None
+    expected = n + 1 if with_target else n
+    if len(table.columns) != expected:
+        what = f"{n} feature(s) and the target" if with_target else f"{n} feature(s) ({', '.join(feature_names)})"
+        raise DataError(
+            f"{table.path}: without a header, columns are read by position: the model needs {what}, "
+            f"the file has {len(table.columns)} column(s)"
+        )
+    if not with_target:
         return list(range(n)), None
-    if len(table.columns) == n + 1:
-        t = table.index(target if not table.has_header or str(target) in table.columns else None)
-        return [c for c in range(n + 1) if c != t], t
-    expected = ", ".join(feature_names)
-    raise DataError(
-        f"{table.path}: the model reads {n} feature(s) ({expected}); the file has {len(table.columns)} column(s)"
-        + (f" ({', '.join(table.columns)})" if table.has_header else "")
-    )
+    t = table.index(target if target is not None and str(target).lstrip("-").isdigit() else None)
+    return [c for c in range(n + 1) if c != t], t
 
 
 def encode_labels(table: Table, column: int, classes: list[Label]) -> torch.Tensor:

@@ -8,6 +8,7 @@ the seed), ``"digits"``, or a path to a CSV file (split by ``val_fraction`` and 
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,22 @@ TEST_STREAM, VAL_STREAM = 1_000_003, 2_000_006
 KEYS = {
     "generated": ("dataset", "n_train", "n_test", "noise", "val_fraction", "standardize"),
     "digits": ("dataset", "val_fraction", "test_fraction", "standardize"),
-    "csv": ("dataset", "target", "header", "task", "val_fraction", "test_fraction", "standardize"),
+    "csv": (
+        "dataset",
+        "target",
+        "header",
+        "delimiter",
+        "index_col",
+        "task",
+        "val_fraction",
+        "test_fraction",
+        "standardize",
+        "standardize_target",
+    ),
 }
 
+# keys a config written before they existed may lack (its run then read the file as these say)
+DATA_DEFAULTS = {"delimiter": None, "index_col": False, "standardize_target": False}
 Split = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -51,10 +65,15 @@ def source_kind(dataset: str) -> str:
 def resolve_data(data: dict[str, Any]) -> dict[str, Any]:
     """Only the keys that apply to this kind of data set, with a generator's own noise filled in."""
     kind = source_kind(data["dataset"])
-    out = {key: data[key] for key in KEYS[kind]}
+    out = {key: data.get(key, DATA_DEFAULTS.get(key)) for key in KEYS[kind]}
     if kind == "generated" and out["noise"] is None:
         out["noise"] = inspect.signature(DATASETS[data["dataset"]]).parameters["noise"].default
     return out
+
+
+def absolute_path(dataset: str) -> str:
+    """A CSV file's path made absolute, for config.json: ``minidl evaluate`` then finds it from any folder."""
+    return os.path.abspath(os.path.expanduser(dataset))
 
 
 @dataclass
@@ -94,7 +113,15 @@ def load_data(data: dict[str, Any], seed: int, dtype: torch.dtype = torch.float3
         x, y = digits(dtype=dtype)
         train, val, test = _split(x, y, data, seed)
         return DataBundle(name, kind, train, val, test, "multiclass", list(range(10)), list(DIGITS_FEATURES))
-    csv = load_csv(name, data["target"], header=data["header"], task=data["task"], dtype=dtype)
+    csv = load_csv(
+        name,
+        data["target"],
+        header=data["header"],
+        task=data["task"],
+        dtype=dtype,
+        delimiter=data.get("delimiter"),
+        index_col=data.get("index_col", False),
+    )
     train, val, test = _split(csv.x, csv.y, data, seed)
     return DataBundle(name, kind, train, val, test, csv.kind, csv.classes, csv.feature_names, csv.target_name)
 

@@ -46,8 +46,11 @@ DEFAULTS: dict[str, Any] = {
         "test_fraction": 0.2,
         "target": None,
         "header": True,
+        "delimiter": None,  # CSV: None detects it (csv.Sniffer)
+        "index_col": False,  # CSV: drop the first column (a pandas index)
         "task": "auto",
         "standardize": True,
+        "standardize_target": True,  # CSV regression: train on (y - mean) / std of the training split
     },
     "model": {"hidden": SEED_HIDDEN, "dropout": 0.0},
     "loss": {"name": "mse"},
@@ -86,8 +89,14 @@ CHECKS = {
     "data.test_fraction": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
     "data.target": (lambda v: v is None or isinstance(v, str) or _is_int(v), "a column name or index"),
     "data.header": (lambda v: isinstance(v, bool), "true or false"),
+    "data.delimiter": (
+        lambda v: v is None or (isinstance(v, str) and len(v) == 1 and v not in '"\r\n'),
+        "one character",
+    ),
+    "data.index_col": (lambda v: isinstance(v, bool), "true or false"),
     "data.task": (lambda v: v in ("auto", "classification", "regression"), "auto, classification or regression"),
     "data.standardize": (lambda v: isinstance(v, bool), "true or false"),
+    "data.standardize_target": (lambda v: isinstance(v, bool), "true or false"),
     "model.dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a dropout probability in [0, 1)"),
     "model.hidden": (
         lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v)),

@@ -11,15 +11,18 @@ from typing import Any
 
 import torch
 
-from minidl.data.source import DataBundle, load_data
+from minidl.data.source import DataBundle, absolute_path, load_data
 from minidl.data.standardize import Standardizer
+from minidl.data.target_scaler import TargetScaler
 from minidl.device import resolve_device, resolve_dtype
 from minidl.distributed import DistContext
 from minidl.distributed.trainer import DistributedTrainer
 from minidl.errors import CheckpointError, ConfigError, MinidlError
 from minidl.experiment.components import build, build_model, output_activation
+from minidl.experiment.report import in_data_units, with_baseline
 from minidl.experiment.saved_model import SavedModel
 from minidl.persist.checkpoint import Checkpoint
+from minidl.train.metrics import target_mean
 from minidl.train.state import FitStart, restore_state
 from minidl.train.task import Task
 from minidl.train.trainer import EpochResult, Evaluation, Trainer
@@ -47,11 +50,14 @@ class Experiment:
         device, dtype = self.context.device, resolve_dtype(config.get("dtype", "float32"))
         self.device = device
         self.data: DataBundle = load_data(config["data"], config["seed"], dtype)  # raw, on the CPU (figures, reports)
-        if self.data.source == "csv":  # record what "the last column" and "auto" turned out to be
+        if self.data.source == "csv":  # record what "the last column" and "auto" turned out to be, and where
+            config["data"]["dataset"] = absolute_path(config["data"]["dataset"])
             config["data"]["target"] = self.data.target_name
             config["data"]["task"] = "regression" if self.data.kind == "regression" else "classification"
         self.task = Task(self.data.kind, len(self.data.classes))
         self.standardizer = Standardizer().fit(self.data.train[0]) if config["data"]["standardize"] else None
+        scale_target = self.task.kind == "regression" and config["data"].get("standardize_target", False)
+        self.target_scaler = TargetScaler.fit(self.data.train[1]) if scale_target else None
         torch.manual_seed(config["seed"])
         self.loss_fn = build("loss", config["loss"]).to(device=device, dtype=dtype)  # weight buffers follow
         reduction = getattr(self.loss_fn, "reduction", "mean")
@@ -90,9 +96,13 @@ class Experiment:
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The ``train``, ``val`` or ``test`` split, standardised (on the CPU: the same numbers for every device)
-        and copied to the device; None where there is no such split."""
+        and copied to the device; None where there is no such split. Regression targets are standardised
+        too where ``data.standardize_target`` says so."""
         split = getattr(self.data, name)
-        return None if split is None else (self.inputs(split[0]).to(self.device), split[1].to(self.device))
+        if split is None:
+            return None
+        y = self.target_scaler.transform(split[1]) if self.target_scaler is not None else split[1]
+        return self.inputs(split[0]).to(self.device), y.to(self.device)
 
     def fit(self, callbacks: Sequence[Any] = (), *, start: FitStart | None = None) -> list[EpochResult]:
         """Train for ``epochs`` epochs; ``callbacks`` hear about every epoch (see ``Trainer``).
@@ -128,9 +138,14 @@ class Experiment:
         return start
 
     def evaluate(self, split: str = "test") -> Evaluation:
+        """Loss and metrics on a split; for regression also the MSE of predicting the training mean."""
         x, y = self.split(split)
+        raw_y = getattr(self.data, split)[1]
         with torch.no_grad():
-            return self.trainer.evaluate(x, y)
+            evaluation = self.trainer.evaluate(x, y)
+            if self.target_scaler is not None:  # metrics in the data's units
+                evaluation = in_data_units(evaluation, self.trainer.predict(x), raw_y, self.target_scaler)
+        return with_baseline(evaluation, raw_y, self.data.train[1])
 
     def saved_model(self) -> SavedModel:
         """The trained model as ``model.safetensors`` stores it (``to_bytes`` copies the tensors to the CPU)."""
@@ -145,4 +160,6 @@ class Experiment:
             classes=self.data.classes,
             feature_names=self.data.feature_names,
             target_name=self.data.target_name,
+            target_mean=None if self.task.is_classification else target_mean(self.data.train[1]),
+            target_scaler=self.target_scaler,
         )

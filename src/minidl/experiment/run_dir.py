@@ -35,6 +35,7 @@ RUN_FILES = (
     "training.png",
     "predictions.png",
     "confusion.png",
+    "roc.png",
 )
 # metrics.csv holds only what training computes, so an interrupted and resumed run writes the same bytes;
 # wall-clock time goes to timings.csv

@@ -13,6 +13,7 @@ CAPTIONS = {
     "training.png": "Figure 2: loss and accuracy per epoch, training and validation",
     "predictions.png": "Figure 3: predictions on the test set",
     "confusion.png": "Confusion matrix on the test set",
+    "roc.png": "ROC curve on the test set",
 }
 
 

@@ -1,8 +1,10 @@
 """SavedModel: a trained model with everything needed to use it again, in one safetensors file.
 
 The tensors are the model's state_dict (torch.nn's names: ``0.weight``, …) plus ``standardizer.mean`` and
-``standardizer.std`` when the features were standardised. The safetensors metadata holds one JSON string,
-``minidl``, with the architecture, the task, the loss and the class labels. Nothing is ever pickled.
+``standardizer.std`` when the features were standardised, and for regression ``target.mean`` (the training
+targets' mean, for the baseline MSE) and ``target.std`` when the targets were standardised for training.
+The safetensors metadata holds one JSON string, ``minidl``, with the architecture, the task, the loss and
+the class labels. Nothing is ever pickled.
 """
 
 from __future__ import annotations
@@ -16,17 +18,23 @@ from typing import Any
 import torch
 
 from minidl.data.standardize import Standardizer
+from minidl.data.target_scaler import TargetScaler
 from minidl.device import DTYPES
-from minidl.errors import CheckpointError, MinidlError
+from minidl.errors import CheckpointError, ConfigError, MinidlError
 from minidl.experiment.components import build, build_model, table
+from minidl.experiment.report import in_data_units
 from minidl.nn.loss import Loss
 from minidl.nn.mlp import parse_hidden
 from minidl.nn.module import Module
 from minidl.persist.safetensors_file import load_tensors, parse_safetensors, read_regular_file
+from minidl.train.metrics import RegressionMetrics
+from minidl.train.proba import probabilities
 from minidl.train.task import KINDS, Task
 from minidl.train.trainer import Evaluation, evaluate_model
 
 FORMAT = "minidl.saved_model/1"
+TARGET_MEAN = "target.mean"  # regression: the training targets' mean, for the baseline MSE
+TARGET_STD = "target.std"  # regression on standardised targets: their std (with the mean, to undo it)
 
 
 @dataclass
@@ -44,6 +52,8 @@ class SavedModel:
     classes: list[Any] = field(default_factory=list)
     feature_names: list[str] = field(default_factory=list)
     target_name: str | None = None
+    target_mean: torch.Tensor | None = None  # regression: the training targets' mean, (k,) float64
+    target_scaler: TargetScaler | None = None  # regression trained on standardised targets
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.standardizer(x) if self.standardizer is not None else x
@@ -54,13 +64,49 @@ class SavedModel:
         with torch.no_grad():
             return self.model(self.inputs(x))
 
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Class indices (into ``classes``) for classification, outputs of shape (N, k) for regression."""
-        return self.task.predict(self.output(x), self.loss_fn)
+    def predict_indices(self, x: torch.Tensor) -> torch.Tensor:
+        """Classification: class indices (into ``classes``), shape (N,). Regression: outputs in the data's
+        units (a standardised target's scaling undone), shape (N, k)."""
+        output = self.output(x)
+        if self.target_scaler is not None:
+            output = self.target_scaler.inverse(output)
+        return self.task.predict(output, self.loss_fn)
+
+    def predict(self, x: torch.Tensor) -> list[Any] | torch.Tensor:
+        """Classification: a list of N class labels, as the training data named them (what ``minidl
+        predict`` writes). Regression: the predicted values, a tensor of shape (N, k)."""
+        predicted = self.predict_indices(x)
+        if not self.task.is_classification:
+            return predicted
+        return self.labels(predicted)
+
+    def labels(self, indices: torch.Tensor) -> list[Any]:
+        """Class indices -> the training data's labels (the index itself for a model saved without them)."""
+        return [self.classes[i] if i < len(self.classes) else i for i in indices.tolist()]
+
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, shape (N, len(classes)): column ``i`` is P(``classes[i]``), rows sum to 1.
+
+        Only for models whose loss models probabilities (cross-entropy, bce-logits, bce); others raise
+        ``ConfigError``, as do regression models.
+        """
+        if not self.task.is_classification:
+            raise ConfigError("predict_proba needs a classification model; this one does regression")
+        return probabilities(self.output(x), self.loss_fn, self.task.num_classes)
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Evaluation:
+        """Loss and metrics on raw features ``x``; for regression also the MSE of predicting the training
+        mean, where the file stores it."""
         with torch.no_grad():
-            return evaluate_model(self.model, self.loss_fn, self.task, self.inputs(x), y)
+            if self.target_scaler is None:
+                evaluation = evaluate_model(self.model, self.loss_fn, self.task, self.inputs(x), y)
+            else:  # the loss on standardised targets, as in training; the metrics in the data's units
+                scaled = self.target_scaler.transform(y)
+                evaluation = evaluate_model(self.model, self.loss_fn, self.task, self.inputs(x), scaled)
+                evaluation = in_data_units(evaluation, self.output(x), y, self.target_scaler)
+        if self.target_mean is not None and isinstance(evaluation.metrics, RegressionMetrics):
+            evaluation.metrics = evaluation.metrics.with_baseline(y, self.target_mean)
+        return evaluation
 
     # -- the file -----------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -85,6 +131,10 @@ class SavedModel:
         if self.standardizer is not None:
             for key, value in self.standardizer.state_dict().items():
                 tensors[f"standardizer.{key}"] = value.detach().cpu().clone().contiguous()
+        if self.target_mean is not None:
+            tensors[TARGET_MEAN] = self.target_mean.detach().cpu().double().clone().contiguous()
+        if self.target_scaler is not None:
+            tensors[TARGET_STD] = self.target_scaler.std.detach().cpu().double().clone().contiguous()
         return save(tensors, metadata={"minidl": json.dumps(meta)})
 
     @classmethod
@@ -121,7 +171,7 @@ class SavedModel:
         output = meta.get("output_activation")
         if not (_is_count(in_features) and in_features >= 1 and _is_count(out_features) and out_features >= 1):
             raise CheckpointError(f"model {source}: invalid layer sizes {in_features!r:.40}, {out_features!r:.40}")
-        weights = {k: v for k, v in tensors.items() if not k.startswith("standardizer.")}
+        weights = {k: v for k, v in tensors.items() if not k.startswith(("standardizer.", "target."))}
         widths = [in_features, *(size for size, _ in parse_hidden(meta["hidden"])), out_features]
         expected = sum((a + 1) * b for a, b in itertools.pairwise(widths))  # weights and biases
         found = sum(t.numel() for t in weights.values())
@@ -163,6 +213,8 @@ class SavedModel:
             classes=classes,
             feature_names=[str(name) for name in names],
             target_name=meta.get("target"),
+            target_mean=_target_stat(tensors, TARGET_MEAN, out_features, source),
+            target_scaler=_target_scaler(tensors, out_features, source),
         )
 
     @classmethod
@@ -170,6 +222,28 @@ class SavedModel:
         """Read ``model.safetensors``: a regular file only (a FIFO or a folder is refused, never waited on)."""
         path = Path(path)
         return cls.from_bytes(read_regular_file(path, "model"), str(path))
+
+
+def _target_stat(tensors: dict[str, torch.Tensor], key: str, out_features: int, source: str) -> torch.Tensor | None:
+    """A stored training-target statistic of a regression model (absent in files written before it existed)."""
+    value = tensors.get(key)
+    if value is not None and (value.shape != (out_features,) or not value.is_floating_point()):
+        raise CheckpointError(f"model {source}: {key} must hold {out_features} float(s)")
+    return value
+
+
+def _target_scaler(tensors: dict[str, torch.Tensor], out_features: int, source: str) -> TargetScaler | None:
+    """The scaling of a model trained on standardised targets: the training mean and std."""
+    unknown = sorted(k for k in tensors if k.startswith("target.") and k not in (TARGET_MEAN, TARGET_STD))
+    if unknown:
+        raise CheckpointError(f"model {source}: unknown tensor(s) {', '.join(unknown)}")
+    std = _target_stat(tensors, TARGET_STD, out_features, source)
+    if std is None:
+        return None
+    mean = _target_stat(tensors, TARGET_MEAN, out_features, source)
+    if mean is None or not bool((std > 0).all()):
+        raise CheckpointError(f"model {source}: {TARGET_STD} needs {TARGET_MEAN} and must be positive")
+    return TargetScaler(mean.double(), std.double())
 
 
 def _is_count(value: Any) -> bool:

@@ -1,8 +1,13 @@
-"""Figure 2: loss and accuracy per epoch, training against validation (and the learning rate if it moved)."""
+"""Figure 2: loss and accuracy per epoch, training against validation (and the learning rate if it moved).
+
+The loss axis is logarithmic for regression (its loss falls by orders of magnitude) and wherever the
+loss spans more than a factor 30.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from minidl.plot.style import class_color, new_figure, png_bytes
 from minidl.train.trainer import EpochResult
@@ -11,6 +16,10 @@ TRAIN, VAL = class_color(0), class_color(1)
 
 
 def training_png(history: Sequence[EpochResult], *, title: str) -> bytes:
+    return png_bytes(training_figure(history, title=title))
+
+
+def training_figure(history: Sequence[EpochResult], *, title: str) -> Any:
     """One panel for the loss, one for the accuracy (classification), one for the lr if a scheduler moved it."""
     epochs = [r.epoch for r in history]
     has_val = any(r.val_loss is not None for r in history)
@@ -26,7 +35,7 @@ def training_png(history: Sequence[EpochResult], *, title: str) -> bytes:
     if has_val:
         ax.plot(epochs, [r.val_loss for r in history], color=VAL, marker=".", label="validation (end of epoch)")
     losses = [v for r in history for v in (r.loss, r.val_loss) if v is not None and v > 0]
-    if losses and max(losses) / min(losses) > 30:
+    if losses and (not has_acc or max(losses) / min(losses) > 30):
         ax.set_yscale("log")
     ax.set_title("loss")
     ax.set_xlabel("epoch")
@@ -57,4 +66,4 @@ def training_png(history: Sequence[EpochResult], *, title: str) -> bytes:
 
     for ax in figure.axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    return png_bytes(figure)
+    return figure

@@ -10,6 +10,10 @@ from minidl.plot.style import new_figure, png_bytes
 
 
 def confusion_png(confusion: torch.Tensor, *, classes: list[Any], title: str) -> bytes:
+    return png_bytes(confusion_figure(confusion, classes=classes, title=title))
+
+
+def confusion_figure(confusion: torch.Tensor, *, classes: list[Any], title: str, unit: str = "test samples") -> Any:
     """Rows are true classes, columns predicted classes; darker means more samples."""
     k = confusion.shape[0]
     names = [str(c) for c in classes] if len(classes) == k else [str(i) for i in range(k)]
@@ -18,7 +22,7 @@ def confusion_png(confusion: torch.Tensor, *, classes: list[Any], title: str) ->
     ax = figure.subplots()
     counts = confusion.double()
     image = ax.imshow(counts.numpy(), cmap="Blues", interpolation="nearest")
-    figure.colorbar(image, ax=ax, shrink=0.8, label="test samples")
+    figure.colorbar(image, ax=ax, shrink=0.8, label=unit)
     high = float(counts.max()) if counts.numel() else 0.0
     for i in range(k):
         for j in range(k):
@@ -30,4 +34,4 @@ def confusion_png(confusion: torch.Tensor, *, classes: list[Any], title: str) ->
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title)
-    return png_bytes(figure)
+    return figure

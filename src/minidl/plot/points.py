@@ -50,7 +50,15 @@ def _legend(ax: Any) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, framealpha=0.9, fontsize=9)
 
 
-def dataset_png(
+def dataset_png(*args: Any, **kwargs: Any) -> bytes:
+    return png_bytes(dataset_figure(*args, **kwargs))
+
+
+def predictions_png(*args: Any, **kwargs: Any) -> bytes:
+    return png_bytes(decision_figure(*args, **kwargs))
+
+
+def dataset_figure(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
@@ -59,7 +67,7 @@ def dataset_png(
     bounds: Bounds,
     names: list[str] = (),
     circle: Circle | None = None,
-) -> bytes:
+) -> Any:
     """Figure 1: the training points coloured by class (``labels[i]`` names class i in the legend), with
     the true boundary where it is known."""
     figure = new_figure(8.6, 6.0)
@@ -69,10 +77,10 @@ def dataset_png(
     _frame(ax, bounds, list(names))
     ax.set_title(title)
     _legend(ax)
-    return png_bytes(figure)
+    return figure
 
 
-def predictions_png(
+def decision_figure(
     predict: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     y: torch.Tensor,
@@ -84,7 +92,7 @@ def predictions_png(
     names: list[str] = (),
     circle: Circle | None = None,
     resolution: int = 300,
-) -> bytes:
+) -> Any:
     """Figure 3: the model's decision regions over ``bounds``, the test points coloured by their true class,
     and a cross on every misclassified one."""
     figure = new_figure(8.6, 6.0)
@@ -109,4 +117,4 @@ def predictions_png(
     _frame(ax, bounds, list(names))
     ax.set_title(title)
     _legend(ax)
-    return png_bytes(figure)
+    return figure

@@ -5,6 +5,8 @@
 * 8×8 images (digits): ``dataset.png`` and ``predictions.png`` as grids of images.
 * Regression: ``predictions.png``, predicted against true values.
 * Always ``training.png`` (Figure 2); with more than two classes also ``confusion.png``.
+* Two classes: ``confusion.png`` for data from a file, and ``roc.png`` (with the AUC) where the model
+  gives probabilities; the generated 2-D sets keep the report's three figures (Figure 3 shows each mistake).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from minidl.plot.images import images_png, label_titles
 from minidl.plot.matrix import confusion_png
 from minidl.plot.points import bounds_of, dataset_png, predictions_png
 from minidl.plot.regression import regression_png
+from minidl.plot.roc import roc_png
 from minidl.train.metrics import ClassificationMetrics
+from minidl.train.proba import roc_curve
 from minidl.train.trainer import EpochResult, Evaluation
 
 
@@ -30,7 +34,7 @@ def run_figures(experiment: Any, saved: Any, test: Evaluation, history: Sequence
     name = data.name if data.source != "csv" else data.name.replace("\\", "/").rsplit("/", 1)[-1]
     figures = _figures(experiment, saved, test, name)
     figures["training.png"] = training_png(history, title=f"Figure 2: training on {name}")
-    order = ("dataset.png", "training.png", "predictions.png", "confusion.png")
+    order = ("dataset.png", "training.png", "predictions.png", "confusion.png", "roc.png")
     return {key: figures[key] for key in order if key in figures}
 
 
@@ -40,12 +44,12 @@ def _figures(experiment: Any, saved: Any, test: Evaluation, name: str) -> dict[s
     figures: dict[str, bytes] = {}
     task = experiment.task
     if not task.is_classification:
-        predicted = saved.predict(x_test)
+        predicted = saved.predict_indices(x_test)
         mse = test.metrics.mse
         title = f"Figure 3: predictions on the test set ({len(x_test)} samples, MSE {mse:.4g})"
         figures["predictions.png"] = regression_png(predicted, y_test, title=title, target_name=data.target_name or "y")
         return figures
-    predicted = saved.predict(x_test)
+    predicted = saved.predict_indices(x_test)
     accuracy = test.accuracy
     wrong = int((predicted != y_test).sum())
     if data.in_features == 2:
@@ -60,7 +64,7 @@ def _figures(experiment: Any, saved: Any, test: Evaluation, name: str) -> dict[s
             x_train, y_train, title=f"Figure 1: {name}, {len(x_train)} training points", **common
         )
         figures["predictions.png"] = predictions_png(
-            saved.predict,
+            saved.predict_indices,
             x_test,
             y_test,
             predicted,
@@ -87,10 +91,18 @@ def _figures(experiment: Any, saved: Any, test: Evaluation, name: str) -> dict[s
             title=f"Figure 3: predicted test labels (true label in brackets), accuracy {accuracy:.4f}; "
             f"the {wrong} mistakes first",
         )
-    if isinstance(test.metrics, ClassificationMetrics) and task.num_classes > 2:
+    m = test.metrics
+    binary_extras = task.num_classes == 2 and (data.source != "generated" or m.auc is not None)
+    if isinstance(m, ClassificationMetrics) and (task.num_classes > 2 or binary_extras):
         figures["confusion.png"] = confusion_png(
-            test.metrics.confusion,
+            m.confusion,
             classes=data.classes,
             title=f"Confusion matrix on the test set (accuracy {accuracy:.4f})",
+        )
+    if isinstance(m, ClassificationMetrics) and m.auc is not None:
+        fpr, tpr = roc_curve(saved.predict_proba(x_test)[:, 1], y_test)
+        positive = data.classes[1] if len(data.classes) == 2 else 1
+        figures["roc.png"] = roc_png(
+            fpr, tpr, auc=m.auc, title=f"ROC curve on the test set (positive class {positive}), AUC {m.auc:.4f}"
         )
     return figures

@@ -1,11 +1,13 @@
 """Shared figure machinery: a pyplot-free Agg figure, PNG bytes, and one colour per class everywhere.
 
 matplotlib is imported inside the functions, so ``import minidl`` never imports it, and no global
-backend is switched: each figure gets its own Agg canvas, so no display is ever needed.
+backend is switched: each figure gets its own Agg canvas, so no display is ever needed. In Jupyter the
+figure still shows inline: it gives IPython its PNG (``_repr_png_``), whatever backend is active.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Any
 
@@ -38,12 +40,24 @@ def light_color(index: int, strength: float = 0.28) -> tuple[float, float, float
     return (1 - strength + strength * r, 1 - strength + strength * g, 1 - strength + strength * b)
 
 
-def new_figure(width: float, height: float) -> Any:
-    """A matplotlib ``Figure`` on its own Agg canvas (no pyplot, no display)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+@functools.cache
+def _figure_class() -> type:
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    class InlineFigure(Figure):
+        """A ``Figure`` that Jupyter displays as its PNG, with no pyplot and no global backend."""
+
+        def _repr_png_(self) -> bytes:
+            return png_bytes(self)
+
+    return InlineFigure
+
+
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib ``Figure`` on its own Agg canvas (no pyplot, no display; inline in Jupyter)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = _figure_class()(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 

@@ -1,10 +1,15 @@
-"""Metrics: confusion matrix, accuracy, precision, recall and F1; MSE and MAE for regression."""
+"""Metrics: confusion matrix, accuracy, precision, recall, F1 and (binary, with probabilities) ROC AUC;
+MSE, RMSE, MAE, R² and the baseline MSE of predicting the training mean for regression."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import torch
+
+from minidl.train.proba import roc_auc
 
 
 def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -24,11 +29,18 @@ class ClassificationMetrics:
     confusion: torch.Tensor
     loss: float | None = None
     per_class: list[dict[str, float]] = field(default_factory=list)
+    auc: float | None = None  # binary, where the model gives P(class 1): area under the ROC curve
 
     @classmethod
     def from_predictions(
-        cls, predicted: torch.Tensor, labels: torch.Tensor, num_classes: int, loss: float | None = None
+        cls,
+        predicted: torch.Tensor,
+        labels: torch.Tensor,
+        num_classes: int,
+        loss: float | None = None,
+        scores: torch.Tensor | None = None,
     ) -> ClassificationMetrics:
+        """``scores``: P(class 1) per sample of a binary task, for the ROC AUC."""
         m = confusion_matrix(predicted, labels, num_classes)
         per_class = []
         for c in range(num_classes):
@@ -36,7 +48,8 @@ class ClassificationMetrics:
             precision, recall = _ratio(tp, predicted_c), _ratio(tp, actual_c)
             f1 = _ratio(2 * precision * recall, precision + recall)
             per_class.append({"precision": precision, "recall": recall, "f1": f1, "support": actual_c})
-        return cls(m, loss, per_class)
+        auc = roc_auc(scores.detach().cpu(), labels.cpu()) if scores is not None and num_classes == 2 else None
+        return cls(m, loss, per_class, auc)
 
     @property
     def total(self) -> int:
@@ -85,21 +98,60 @@ class ClassificationMetrics:
         if len(self.per_class) == 2:
             out.update(tp=self.tp, tn=self.tn, fp=self.fp, fn=self.fn)
         out.update(precision=self.precision, recall=self.recall, f1=self.f1)
+        if self.auc is not None:
+            out["auc"] = self.auc
         return out
 
 
 @dataclass
 class RegressionMetrics:
-    """Mean squared and mean absolute error over every output element."""
+    """Errors over every output element; R² as scikit-learn's ``r2_score`` (averaged over outputs).
+
+    ``baseline_mse`` is the MSE of always predicting the training targets' mean: a model that does not
+    beat it has learnt nothing. It is known where the training mean is (``with_baseline``).
+    """
 
     mse: float
     mae: float
     loss: float | None = None
+    r2: float = 0.0
+    baseline_mse: float | None = None
 
     @classmethod
     def from_outputs(cls, output: torch.Tensor, target: torch.Tensor, loss: float | None = None) -> RegressionMetrics:
         diff = (output - target).double()
-        return cls(diff.pow(2).mean().item(), diff.abs().mean().item(), loss)
+        return cls(diff.pow(2).mean().item(), diff.abs().mean().item(), loss, r2_score(output, target))
+
+    @property
+    def rmse(self) -> float:
+        return math.sqrt(self.mse)
+
+    def with_baseline(self, target: torch.Tensor, train_mean: torch.Tensor) -> RegressionMetrics:
+        """These metrics and the MSE of predicting ``train_mean`` for every row of ``target``."""
+        t = target.detach().cpu().double()
+        t = t if t.dim() == 2 else t.unsqueeze(1)
+        baseline = (t - train_mean.double().reshape(1, -1)).pow(2).mean().item()
+        return dataclasses.replace(self, baseline_mse=baseline)
 
     def as_dict(self) -> dict[str, float | None]:
-        return {"loss": self.loss, "mse": self.mse, "mae": self.mae}
+        out = {"loss": self.loss, "mse": self.mse, "rmse": self.rmse, "mae": self.mae, "r2": self.r2}
+        if self.baseline_mse is not None:
+            out["baseline_mse"] = self.baseline_mse
+        return out
+
+
+def target_mean(y: torch.Tensor) -> torch.Tensor:
+    """The mean of regression targets per output column, in float64 on the CPU: shape (k,)."""
+    y = y.detach().cpu().double()
+    return (y if y.dim() == 2 else y.unsqueeze(1)).mean(0)
+
+
+def r2_score(output: torch.Tensor, target: torch.Tensor) -> float:
+    """1 - SS_res / SS_tot per output column, averaged; a constant column scores 1 if predicted exactly, else 0."""
+    o, t = output.detach().double(), target.detach().double()
+    o, t = (o if o.dim() == 2 else o.unsqueeze(1)), (t if t.dim() == 2 else t.unsqueeze(1))
+    ss_res = (t - o).pow(2).sum(0)
+    ss_tot = (t - t.mean(0)).pow(2).sum(0)
+    exact = torch.where(ss_res == 0, 1.0, 0.0).to(ss_res)
+    r2 = torch.where(ss_tot > 0, 1 - ss_res / ss_tot.clamp_min(torch.finfo(torch.float64).tiny), exact)
+    return r2.mean().item()

@@ -23,6 +23,7 @@ from minidl.train.callbacks import Callback
 from minidl.train.divergence import DivergenceError, all_finite, locate
 from minidl.train.interrupt import StopRequest, TrainingInterrupted
 from minidl.train.metrics import ClassificationMetrics, RegressionMetrics
+from minidl.train.proba import binary_scores
 from minidl.train.schedule import step_scheduler
 from minidl.train.state import LOADER, FitStart, capture_state
 from minidl.train.task import Task
@@ -69,7 +70,8 @@ def evaluate_model(model: Module, loss_fn: Loss, task: Task, x: torch.Tensor, y:
     if not task.is_classification:
         return Evaluation(loss, RegressionMetrics.from_outputs(output, target, loss))
     predicted = task.predict(output, loss_fn)
-    return Evaluation(loss, ClassificationMetrics.from_predictions(predicted, y, task.num_classes, loss))
+    scores = binary_scores(output, loss_fn) if task.kind == "binary" else None  # for the ROC AUC
+    return Evaluation(loss, ClassificationMetrics.from_predictions(predicted, y, task.num_classes, loss, scores))
 
 
 class Trainer:
