@@ -401,3 +401,20 @@ def test_cli_port_in_use_is_one_line(capsys):
         assert main(["playground", "--port", str(taken.getsockname()[1]), "--no-browser"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("minidl playground: error: cannot listen on 127.0.0.1:") and err.count("\n") == 1
+
+
+def test_regression_export_reproduces_weights(client, tmp_path, monkeypatch):
+    sid = new_session(client, dataset="multigauss", layers=[6], acts=["tanh"], loss="huber", lr=0.1)
+    client.post(f"/api/s/{sid}/control", json={"action": "epoch", "count": 2})
+    wait_epochs(client, sid, 2)
+    zipfile.ZipFile(io.BytesIO(client.get(f"/api/s/{sid}/export/playground.zip").content)).extractall(tmp_path)
+    close(client, sid)
+    from safetensors.torch import load_file
+
+    from minidl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "config.toml", "--out", "again", "--no-plots", "--quiet"]) == 0
+    ours, again = load_file(tmp_path / "model.safetensors"), load_file(tmp_path / "again" / "model.safetensors")
+    assert ours.keys() == again.keys() and all(torch.equal(ours[k], again[k]) for k in ours)
+    assert "standardize_target = false" in (tmp_path / "config.toml").read_text()

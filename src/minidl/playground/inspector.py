@@ -56,7 +56,8 @@ def inspect(session: Session, index: int) -> dict[str, Any]:
     rows = built.train_idx if in_train else built.test_idx
     row = int((rows == index).nonzero()[0, 0])
     split = experiment.data.train if in_train else experiment.data.test
-    x, label = experiment.inputs(split[0][row : row + 1]), split[1][row : row + 1]
+    x, y = experiment.split("train" if in_train else "test")  # what the trainer reads (inputs, targets)
+    x, label = x[row : row + 1], y[row : row + 1]
     task = built.trainer.task
     was_training = model.training
     model.eval()

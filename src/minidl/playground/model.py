@@ -48,6 +48,7 @@ def config_layer(setup: Setup, dataset: str) -> dict[str, Any]:
             "val_fraction": 0.0,
             "test_fraction": (100 - setup.ratio) / 100,
             "standardize": setup.std,
+            "standardize_target": False,  # targets are already in [-1, 1]; the page draws them as they are
         },
         "model": {
             "hidden": ",".join(f"{n}:{a}" for n, a in zip(setup.layers, setup.acts, strict=True)),
