@@ -418,3 +418,10 @@ def test_regression_export_reproduces_weights(client, tmp_path, monkeypatch):
     ours, again = load_file(tmp_path / "model.safetensors"), load_file(tmp_path / "again" / "model.safetensors")
     assert ours.keys() == again.keys() and all(torch.equal(ours[k], again[k]) for k in ours)
     assert "standardize_target = false" in (tmp_path / "config.toml").read_text()
+    import runpy
+
+    script = runpy.run_path(str(tmp_path / "train.py"), run_name="export")  # trains again, loads torch.nn
+    saved = SavedModel.load(tmp_path / "model.safetensors")
+    x = torch.randn(8, 2)
+    with torch.no_grad():
+        assert torch.allclose(script["net"](saved.inputs(x)), saved.output(x), atol=1e-5)

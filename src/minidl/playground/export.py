@@ -143,14 +143,17 @@ with open("config.toml", "rb") as f:
     config = resolve(check_layer(tomllib.load(f), "config.toml"))
 experiment = Experiment(config)
 experiment.fit()
-print("test:", experiment.evaluate("test"))
+test = experiment.evaluate("test")
+print(f"minidl: test loss {{test.loss:.6f}}, accuracy {{test.accuracy}}")
 
-# model.safetensors holds torch.nn's names (0.weight, 0.bias, ...) plus the standardisation
+# model.safetensors holds the layers under torch.nn's names (0.weight, 0.bias, ...), and the features'
+# standardisation (standardizer.mean, standardizer.std) when it was on: the network reads (x - mean) / std
 tensors = load_file("model.safetensors")
 net = nn.Sequential(
     {layers},
 )
-net.load_state_dict({{k: v for k, v in tensors.items() if not k.startswith("standardizer.")}})
+net.load_state_dict({{k: v for k, v in tensors.items() if k[0].isdigit()}})
+net.eval()
 '''
 
 
