@@ -231,8 +231,10 @@ def test_url_state_round_trips(page):
     setup = state(page)["setup"]
     assert setup["dataset"] == "blobs" and setup["layers"] == [5, 3] and setup["acts"] == ["relu", "elu"]
     assert setup["loss"] == "cross-entropy" and setup["lr"] == 0.003 and setup["features"] == ["x1", "x2", "x1x2"]
-    link = page.evaluate("location.hash").lstrip("#")
-    open_page(page, link)  # the page's own link gives the same setup
+    link, sid = page.evaluate("location.hash").lstrip("#"), page.evaluate("window.playground.sid")
+    page.goto("about:blank")  # a new document: the link alone must bring the setup back
+    open_page(page, link)
+    assert page.evaluate("window.playground.sid") != sid
     assert state(page)["setup"] == setup
     assert page.input_value("#lr") == "0.003" and page.input_value("#optim") == "adam"
 
