@@ -7,10 +7,13 @@ run.py to WEIGHTS), use the same data tensors and the same batches (minidl's see
 slices views out of one shuffled copy per epoch), and the same number of threads.
 
 Frameworks: ``minidl`` (cases 1-2: ``minidl.train.Trainer.fit`` under ``torch.no_grad()``, exactly as
-``minidl train`` runs it; case 3: the Trainer's step, ``Trainer._train_step``, which is what ``fit`` runs
+``minidl train`` runs it; case 3: the Trainer's step, ``Trainer.train_step``, which is what ``fit`` runs
 per batch; case 4: ``model(x)``), ``minidl-loop`` (the loop a user writes: ``model(x)``, loss,
 ``zero_grad``, ``model.backward(loss.backward())``, ``step``) and ``torch`` (torch.nn + torch.autograd +
-torch.optim, written idiomatically).
+torch.optim, written idiomatically); cases 1-2 also ``jax-jit`` and ``jax-scan`` (benchmarks/jax_cases.py:
+a per-sample ``jax.jit`` step, and a whole epoch as one ``lax.scan``), which report ``skipped`` when JAX is
+not installed (``pip install -e '.[bench]'``); and ``minidl-compiled`` (benchmarks/compiled_proto.py: a
+prototype of ``Trainer(compile=True)``, the whole epoch as one compiled ``scan`` of minidl's traced step).
 """
 
 from __future__ import annotations
@@ -115,9 +118,118 @@ def accuracy(output: torch.Tensor, labels: torch.Tensor, threshold: float) -> fl
     return ((output.squeeze(1) > threshold).long() == labels).double().mean().item()
 
 
+JAX_FRAMEWORKS = {"jax-jit": "jit", "jax-scan": "scan"}
+
+
+def jax_case(case: int, framework: str, weights: str, epochs: int) -> dict:
+    """The JAX columns: same weights, data and batch order; ``skipped`` when JAX is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("jax") is None:
+        return {"skipped": "JAX is not installed (pip install -e '.[bench]')"}
+    import os
+
+    import minidl.nn as mnn
+
+    if torch.get_num_threads() == 1:  # XLA's own thread pool, as torch.set_num_threads(1) for the others
+        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+    from benchmarks import jax_cases
+    from minidl.data import DataLoader
+
+    loss, optimizer, batch_size, threshold = TRAIN_CASES[case]
+    x, y, x_test, y_test = disk_data()
+    targets = y.to(x.dtype).unsqueeze(1)
+
+    def permutations():
+        # minidl's DataLoader with the Trainer's seed; one batch of everything = that epoch's shuffled order
+        loader = DataLoader(x, targets, len(x), shuffle=True, seed=SEED)
+        while True:
+            yield next(iter(loader))
+
+    spec = {
+        "activations": [act for _, act in mnn.parse_hidden(SEED_HIDDEN)],
+        "loss": loss,
+        "optimizer": optimizer,
+        "lr": 0.01,
+        "batch_size": batch_size,
+        "threshold": threshold,
+    }
+    state = torch.load(weights, weights_only=True)
+    result = jax_cases.train(JAX_FRAMEWORKS[framework], spec, state, (x, y, x_test, y_test), epochs, permutations)
+    result.update(steps=epochs * -(-len(x) // batch_size), epochs=epochs, setup_rss_mib=peak_rss_mib())
+    return result
+
+
+def compiled_case(case: int, weights: str, epochs: int) -> dict:
+    """The "minidl compiled" column: benchmarks/compiled_proto.py, a prototype of ``Trainer(compile=True)``.
+
+    The same work per epoch as the torch.nn column (shuffled batches in the DataLoader's order, summed loss,
+    train accuracy after each epoch); compilation (cold: an empty inductor cache) happens in a warm-up epoch
+    on a copy of the weights before the clock starts and is reported as ``warmup_seconds``, as the JAX columns.
+    """
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    from benchmarks import compiled_proto
+    from minidl.data import DataLoader
+
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:  # a cold compilation, as a user's first run
+        cache = tempfile.mkdtemp(prefix="minidl-bench-inductor-")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+    _, _, batch_size, threshold = TRAIN_CASES[case]
+    x, y, x_test, y_test = disk_data()
+    targets = y.to(x.dtype).unsqueeze(1)
+    model = _minidl_setup(case, weights)[0]  # trained; the trace runs on a second, throwaway copy
+    try:
+        traced = compiled_proto.trace_step(*_minidl_setup(case, weights), x[:batch_size], targets[:batch_size])
+    except compiled_proto.NotCapturable as why:
+        return {"skipped": f"not capturable: {why}"}
+    run_epoch = compiled_proto.compile_epoch(traced, batch_size)
+    parameters = [p.data for p in model.parameters()]
+    # the carry: separate tensors (the Parameters are views of one flat buffer, and scan's inputs may not
+    # alias each other); copied back after each epoch, so evaluation and checkpoints see them
+    with torch.inference_mode():  # inference tensors, as every later carry (a different kind recompiles)
+        carry = [w.clone() for w in parameters]
+    start = time.perf_counter()
+    xe, te = next(iter(DataLoader(x, targets, len(x), shuffle=True, seed=SEED)))  # the tensors the run sees
+    with torch.inference_mode():
+        run_epoch([w.clone() for w in carry], xe, te)  # compiles; on copies, the weights stay untouched
+    warmup = time.perf_counter() - start
+    loader = DataLoader(x, targets, len(x), shuffle=True, seed=SEED)  # one batch = the epoch's order
+    start = time.perf_counter()
+    for _ in range(epochs):
+        xe, te = next(iter(loader))  # outside inference mode, as the Trainer's loader
+        with torch.inference_mode():
+            carry, total = run_epoch(carry, xe, te)
+            torch._foreach_copy_(parameters, carry)
+            model.eval()
+            accuracy(model(x), y, threshold)
+            model.train()
+    seconds = time.perf_counter() - start
+    model.eval()
+    return {
+        "seconds": seconds,
+        "warmup_seconds": warmup,
+        "epoch_ms": seconds / epochs * 1e3,
+        "steps": epochs * -(-len(x) // batch_size),
+        "epochs": epochs,
+        "test_accuracy": accuracy(model(x_test), y_test, threshold),
+        "final_loss": total.item() / len(x),
+        "setup_rss_mib": peak_rss_mib(),
+    }
+
+
 def train_case(case: int, framework: str, weights: str, epochs: int) -> dict:
     from minidl.data import DataLoader
 
+    if framework in JAX_FRAMEWORKS:
+        return jax_case(case, framework, weights, epochs)
+    if framework == "minidl-compiled":
+        return compiled_case(case, weights, epochs)
     _, _, batch_size, threshold = TRAIN_CASES[case]
     x, y, x_test, y_test = disk_data()
     targets = y.to(x.dtype).unsqueeze(1)  # what the Trainer feeds both losses: a column of 0/1
@@ -157,6 +269,7 @@ def train_case(case: int, framework: str, weights: str, epochs: int) -> dict:
     return {
         "seconds": seconds,
         "steps": epochs * -(-len(x) // batch_size),
+        "epochs": epochs,
         "test_accuracy": test_accuracy,
         "setup_rss_mib": setup_rss,
     }
@@ -205,7 +318,7 @@ def _big_setup(framework: str, weights: str):
     load_weights(model, weights)
     optimizer = require("minidl.optim", "SGD")(model.parameters(), lr=0.01)
     trainer = Trainer(model, loss_fn, optimizer)  # its step: inference mode, no gradient for the data
-    return model, loss_fn, optimizer, lambda model, loss_fn, optimizer, xb, yb: trainer._train_step(xb, yb)[0]
+    return model, loss_fn, optimizer, lambda model, loss_fn, optimizer, xb, yb: trainer.train_step(xb, yb)[0]
 
 
 def big_case(framework: str, weights: str, steps: int, warmup: int) -> dict:
@@ -278,7 +391,8 @@ class _nullcontext:
 def main() -> None:
     parser = argparse.ArgumentParser(description="run one benchmark measurement (used by benchmarks/run.py)")
     parser.add_argument("case", choices=["1", "2", "3", "4a", "4b"])
-    parser.add_argument("framework", choices=["minidl", "minidl-loop", "torch", "paired"])
+    frameworks = ["minidl", "minidl-loop", "minidl-compiled", "torch", "paired", *JAX_FRAMEWORKS]
+    parser.add_argument("framework", choices=frameworks)
     parser.add_argument("weights", help="path of the initial state_dict (torch.save of minidl's)")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps the default")
     parser.add_argument("--quick", action="store_true")

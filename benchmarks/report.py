@@ -8,6 +8,17 @@ NAMES = {
     "minidl-step": "minidl (Trainer's step)",
     "minidl-loop": "minidl (user loop)",
     "torch": "torch.nn + autograd + torch.optim",
+    "minidl-compiled": "minidl compiled (prototype: epoch = compiled `scan` of the traced step)",
+    "jax-jit": "JAX, per-sample `jax.jit` step",
+    "jax-scan": "JAX, whole epoch as one `lax.scan`",
+}
+# the side-by-side table of cases 1 and 2: column -> framework key
+COLUMNS = {
+    "minidl eager": "minidl",
+    "minidl compiled": "minidl-compiled",
+    "torch.nn": "torch",
+    "JAX jit": "jax-jit",
+    "JAX scan": "jax-scan",
 }
 MINIDL_ROW = {1: "minidl-trainer", 2: "minidl-trainer", 3: "minidl-step"}  # what "minidl" ran, by case
 
@@ -90,7 +101,73 @@ def write_report(data: dict) -> str:
                 f"{p['paired']['threads']} | 1 | minidl **{ms['minidl']:.1f}**, torch.nn **{ms['torch']:.1f}** ms/step "
                 f"| | minidl/torch.nn time {p['paired']['ratio_minidl_over_torch']:.2f} (median of step pairs) | | |"
             )
+        for fw, why in p.get("skipped_frameworks", {}).items():
+            lines.append(f"| {label} | {NAMES[fw]} | | | skipped: {why} | | | | |")
+            label = ""
         quick = " (quick run: not an acceptance measurement)" if p.get("quick") else ""
         notes.append(f"- Case {part} ({p['date']}){quick}: {_target(part, p)}")
-    lines += ["", "## Against the acceptance targets of issue 6", "", *notes, ""]
+    lines += _side_by_side(data["parts"])
+    if "1" in data["parts"] and "summary" in data["parts"]["1"]:
+        notes += _issue15(data["parts"]["1"])
+    lines += ["", "## Against the acceptance targets of issues 6 and 15", "", *notes, ""]
     return "\n".join(lines)
+
+
+def _cell(p: dict, fw: str) -> str:
+    if fw in p.get("skipped_frameworks", {}):
+        return f"skipped: {p['skipped_frameworks'][fw]}"
+    s = p["summary"].get(fw)
+    if s is None:
+        return "n/a (not measured)"
+    per_epoch = f", {_fmt(s['median'] / s['epochs'] * 1e3)} ms/epoch" if "epochs" in s else ""
+    warm = f", warm-up {_fmt(s['warmup_seconds'])} s" if "warmup_seconds" in s else ""
+    return (
+        f"**{_fmt(s['median'])}** {p['unit']}{per_epoch} ({s['speedup_vs_torch']:.2f}×){warm}, "
+        f"acc {s['test_accuracy']:.3f}"
+    )
+
+
+def _side_by_side(parts: dict) -> list[str]:
+    """Cases 1 and 2 with one column per framework: median time (speed-up vs torch.nn), test accuracy."""
+    rows = [p for part, p in parts.items() if part in ("1", "2") and "summary" in p]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Cases 1 and 2 side by side",
+        "",
+        "Median training time (in brackets: speed-up vs torch.nn, the median of the paired ratios), test "
+        "accuracy. The warm-up of minidl compiled and JAX (compilation + one epoch on a throwaway copy) runs "
+        "before the clock starts, like every framework's warm-up, and is shown apart: add it for the time "
+        "including compilation.",
+        "",
+        "| case | " + " | ".join(COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+    ]
+    for p in rows:
+        lines.append(f"| {p['case']} | " + " | ".join(_cell(p, fw) for fw in COLUMNS.values()) + " |")
+    return lines
+
+
+def _issue15(p: dict) -> list[str]:
+    """Issue 15's targets on case 1, from the columns this run has."""
+    s = p["summary"]
+    eager = s["minidl"]
+    verdict = "met" if eager["speedup_vs_torch"] >= 5 else "NOT met"
+    notes = [f"- Issue 15, case 1: eager ≥ 5× torch.nn: {eager['speedup_vs_torch']:.2f}× — {verdict}"]
+    compiled = s.get("minidl-compiled")
+    if compiled is None:
+        return notes
+    total = compiled["median"] + compiled.get("warmup_seconds", 0.0)
+    ratio = eager["median"] / total
+    verdict = "met" if ratio >= 3 else "NOT met"
+    notes.append(
+        f"- Issue 15, case 1: compiled incl. compilation (its warm-up) ≥ 3× eager: {eager['median']:.3g} s / "
+        f"({compiled['median']:.3g} + {compiled.get('warmup_seconds', 0.0):.3g} s warm-up) = {ratio:.2f}× — {verdict}"
+    )
+    scan = s.get("jax-scan")
+    if scan is not None:
+        ratio = compiled["median"] / scan["median"]
+        verdict = "met" if ratio <= 5 else "NOT met"
+        notes.append(f"- Issue 15, case 1: compiled per epoch within 5× of JAX scan: {ratio:.2f}× — {verdict}")
+    return notes

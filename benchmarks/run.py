@@ -1,4 +1,4 @@
-"""minidl against torch.nn + torch.autograd + torch.optim, side by side; writes benchmarks/results.{md,json}.
+"""minidl against torch.nn + autograd + torch.optim (and JAX in cases 1-2); writes benchmarks/results.{md,json}.
 
 Run from the repository root (either form)::
 
@@ -13,7 +13,10 @@ ratios within a repetition (adjacent runs, so that load which drifts over minute
 start from minidl's initial weights (saved once here, loaded by each process), see the same data tensors
 and the same batches in the same order. Small cases run with ``torch.set_num_threads(1)``; the
 compute-bound case 3 keeps torch's default thread count. Timings exclude process start, imports and data
-generation.
+generation. Cases 1 and 2 also run JAX (a per-sample ``jax.jit`` step and a whole-epoch ``lax.scan``,
+benchmarks/jax_cases.py) when it is installed (``pip install -e '.[bench]'``; otherwise those columns say
+so and the rest runs as before), and "minidl compiled" (benchmarks/compiled_proto.py, a prototype of
+``Trainer(compile=True)``; a cold inductor compilation of 10-40 s per measurement, reported apart).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ PARTS = {
         unit="s",
         reps=3,
         threads=1,
-        frameworks=("minidl", "minidl-loop", "torch"),
+        frameworks=("minidl", "minidl-loop", "minidl-compiled", "torch", "jax-jit", "jax-scan"),
         arch=(2, "25:relu,25:tanh,25:relu", 1),
     ),
     "2": dict(
@@ -56,7 +59,7 @@ PARTS = {
         unit="s",
         reps=5,
         threads=1,
-        frameworks=("minidl", "minidl-loop", "torch"),
+        frameworks=("minidl", "minidl-loop", "minidl-compiled", "torch", "jax-jit", "jax-scan"),
         arch=(2, "25:relu,25:tanh,25:relu", 1),
     ),
     "3": dict(
@@ -91,6 +94,8 @@ PARTS = {
     ),
 }
 HIGHER_IS_BETTER = {"samples_per_s"}
+# columns that may be skipped (JAX not installed; a step the compiled prototype cannot capture); the case still runs
+OPTIONAL = {"minidl-compiled", "jax-jit", "jax-scan"}
 
 
 def machine() -> dict:
@@ -137,12 +142,19 @@ def run_part(part: str, weights: str, quick: bool, reps: int | None) -> dict:
     spec = PARTS[part]
     reps = reps or (1 if quick else spec["reps"])
     runs: dict[str, list[dict]] = {fw: [] for fw in spec["frameworks"]}
+    skipped: dict[str, str] = {}
     for rep in range(reps):
         for framework in spec["frameworks"]:  # alternate: A B A B …
+            if framework in skipped:
+                continue
             result = measure(part, framework, weights, spec["threads"], quick)
             if "skipped" in result:
-                print(f"  case {part}: skipped ({result['skipped']})", flush=True)
-                return {**_public(spec), "skipped": result["skipped"], "date": _now(), "quick": quick}
+                print(f"  case {part} {framework}: skipped ({result['skipped']})", flush=True)
+                if framework not in OPTIONAL:
+                    return {**_public(spec), "skipped": result["skipped"], "date": _now(), "quick": quick}
+                skipped[framework] = result["skipped"]
+                del runs[framework]
+                continue
             runs[framework].append(result)
             print(
                 f"  case {part} rep {rep + 1}/{reps} {framework:12s} {result[spec['metric']]:12.4g} {spec['unit']}",
@@ -158,6 +170,8 @@ def run_part(part: str, weights: str, quick: bool, reps: int | None) -> dict:
         s["speedup_vs_torch"] = statistics.median(pairs)
         s["speedup_of_medians"] = s["median"] / theirs["median"] if higher else theirs["median"] / s["median"]
     result = {**_public(spec), "reps": reps, "quick": quick, "date": _now(), "summary": summary, "runs": runs}
+    if skipped:
+        result["skipped_frameworks"] = skipped
     if part == "3":  # both in one process, alternating step by step: robust to load bursts on a shared machine
         paired = measure(part, "paired", weights, spec["threads"], quick)
         result["paired"] = paired
@@ -176,6 +190,10 @@ def _summarise(results: list[dict], metric: str) -> dict:
     if "test_accuracy" in results[0]:
         out["test_accuracy"] = statistics.median(r["test_accuracy"] for r in results)
         out["steps"] = results[0]["steps"]
+        if "epochs" in results[0]:
+            out["epochs"] = results[0]["epochs"]
+    if "warmup_seconds" in results[0]:  # JAX: compilation + one epoch, before the clock starts
+        out["warmup_seconds"] = statistics.median(r["warmup_seconds"] for r in results)
     return out
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import sys
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import pytest
 import torch
@@ -152,28 +153,40 @@ def test_device_cuda_without_cuda_is_one_error(tmp_path):
     assert code == 1 and "device 'cuda' was requested but torch.cuda.is_available() is False" in err
 
 
-def test_nproc_launches_torchrun_with_the_command_line_less_nproc(tmp_path, monkeypatch):
-    """``minidl train --nproc 2 ...`` hands the same arguments to torchrun's workers, less --nproc."""
-    argv = ["train", "--epochs", "1", "--nproc", "2", "--out", str(tmp_path / "r")]
+def launched_jobs(monkeypatch) -> list[tuple[int, list[str], dict]]:
+    """Replaces torchrun: records (nproc, the workers' argv, the job file they would read)."""
     launched = []
+
+    def launch(n, argv, **kwargs):
+        launched.append((n, argv, json.loads(Path(argv[argv.index("--worker-job") + 1]).read_text())))
+        return 0
+
     monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(cli_train, "launch", launch)
+    return launched
+
+
+def test_nproc_launches_torchrun_with_the_resolved_config(tmp_path, monkeypatch):
+    """``minidl train --nproc 2 ...`` hands torchrun's workers the resolved config, not a command line."""
+    argv = ["train", "--epochs", "1", "--nproc", "2", "--out", str(tmp_path / "r")]
+    launched = launched_jobs(monkeypatch)
     monkeypatch.setattr(sys, "argv", ["minidl", *argv])
-    monkeypatch.setattr(cli_train, "launch", lambda n, args: launched.append((n, args)) or 0)
     assert run(argv)[0] == 0
-    assert launched == [(2, ["train", "--epochs", "1", "--out", str(tmp_path / "r")])]
+    ((n, worker_argv, job),) = launched
+    assert n == 2 and worker_argv[:2] == ["train", "--worker-job"] and len(worker_argv) == 3
+    assert job["config"] == resolve({"epochs": 1, "nproc": 2}) and job["out"] == str(tmp_path / "r")
     assert not (tmp_path / "r").exists()  # the workers make the folder, not the launcher
 
 
-def test_nproc_from_python_hands_the_workers_the_given_argv(tmp_path, monkeypatch):
-    """``main([...])`` records its argv, so --nproc works whatever sys.argv holds."""
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
+def test_nproc_from_python_hands_the_workers_the_given_settings(tmp_path, monkeypatch):
+    """``main([...])`` works whatever sys.argv holds: the workers read the job file."""
     monkeypatch.setattr(sys, "argv", ["pytest", "-q"])
-    seen = []
-    monkeypatch.setattr(cli_train, "launch", lambda nproc, argv, **k: seen.append((nproc, argv)) or 0)
+    launched = launched_jobs(monkeypatch)
     argv = ["train", "--nproc", "2", "--epochs", "1", "--out", str(tmp_path / "r")]
     code, _, err = run(argv)
     assert code == 0, err
-    assert seen == [(2, ["train", "--epochs", "1", "--out", str(tmp_path / "r")])]
+    ((n, _, job),) = launched
+    assert n == 2 and job["config"] == resolve({"epochs": 1, "nproc": 2})
 
 
 def test_evaluate_prints_what_a_float64_run_printed(tmp_path):

@@ -9,12 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 import minidl.device
-from minidl.cli.train import without_nproc
 from minidl.distributed import init_from_env, parallel_device
 from minidl.distributed.launch import (
     LOOPBACK,
@@ -121,12 +121,40 @@ def test_free_port_is_on_loopback_and_bindable():
         (["train", "--nproc", "2", "--epochs", "3"], ["train", "--epochs", "3"]),
         (["train", "--epochs", "3", "--nproc=4"], ["train", "--epochs", "3"]),
         (["--debug", "train", "--npr", "2", "--n-train", "9"], ["--debug", "train", "--n-train", "9"]),
-        (["train", "--n-test", "5", "--noise", "0.1"], ["train", "--n-test", "5", "--noise", "0.1"]),
+        (["train", "--nproc", "3", "--n-test", "5", "--noise", "0.1"], ["train", "--n-test", "5", "--noise", "0.1"]),
     ],
 )
-def test_workers_get_the_command_line_without_nproc(argv, expected):
-    """torchrun reads the script's arguments too: --nproc would be an ambiguous --nproc-per-node to it."""
-    assert without_nproc(argv) == expected
+def test_workers_get_no_nproc_but_the_resolved_config(argv, expected, tmp_path, monkeypatch):
+    """torchrun reads the script's arguments too: --nproc would be an ambiguous --nproc-per-node to it. The
+    workers get only a job file, whose config is the one the command line without --nproc resolves to."""
+    import json
+
+    import minidl.cli.train as cli_train
+    from minidl.cli.main import main
+
+    jobs = []
+
+    def launch(n, worker_argv, **kwargs):
+        path = worker_argv[worker_argv.index("--worker-job") + 1]
+        jobs.append((worker_argv[: worker_argv.index("--worker-job")], json.loads(Path(path).read_text())["config"]))
+        return 0
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(cli_train, "launch", launch)
+    monkeypatch.setattr(cli_train, "parallel_device", lambda *a: None)
+    assert main([*argv, "--out", str(tmp_path / "r")]) == 0
+    ((worker_argv, config),) = jobs
+    assert not any(a.startswith("--npr") for a in worker_argv)
+    assert worker_argv == [a for a in expected if a in ("--debug", "train")]
+    flags = [a for a in expected if a not in ("--debug", "train")]
+    alone = cli_train.config_from_args(_parse(["train", *flags]))
+    assert {**config, "nproc": 1} == {**alone, "nproc": 1} and config["nproc"] > 1
+
+
+def _parse(argv):
+    from minidl.cli.main import build_parser
+
+    return build_parser().parse_args(argv)
 
 
 def test_launch_rejects_a_bad_nproc():

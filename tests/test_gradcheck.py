@@ -17,7 +17,8 @@ class WrongSigmoid(mnn.Sigmoid):
     """The classic mistake: σ(x) instead of σ(x)(1 − σ(x))."""
 
     def backward(self, grad_output):
-        return grad_output * self._cached(self._output)
+        (y,) = self.saved_for_backward()
+        return grad_output * y
 
 
 class WrongWeightLinear(mnn.Linear):
@@ -31,8 +32,8 @@ class WrongWeightLinear(mnn.Linear):
 
 class ForgetsBiasLinear(mnn.Linear):
     def backward(self, grad_output):
-        x = self._cached(self._input)
-        self.weight.grad += grad_output.t() @ x
+        (x,) = self.saved_for_backward()
+        self.weight.accumulate_grad(grad_output.t() @ x)
         return grad_output @ self.weight.data
 
 
@@ -45,15 +46,18 @@ class HalfMSELoss(mnn.MSELoss):
     """Forgets the 2 of d(x − y)²/dx."""
 
     def backward(self, grad_output=None):
-        return self._chain(self._cached(self._diff), grad_output)
+        (diff,) = self.saved_for_backward()
+        return self._chain(diff, grad_output)
 
 
 class ConstantStatsBatchNorm(mnn.BatchNorm1d):
     """Treats the batch mean and variance as constants in train mode: wrong."""
 
     def backward(self, grad_output):
-        _, inv_std, _ = self._cached(self._cache)
+        saved = self.saved_for_backward()
+        self.save_for_backward(*saved)  # back for the parent's backward
         super().backward(grad_output)
+        inv_std = saved[1]
         return grad_output * self.weight.data * inv_std
 
 

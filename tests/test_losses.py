@@ -220,7 +220,7 @@ def test_shape_mismatch_is_an_error_not_a_broadcast(name):
         (mnn.CrossEntropyLoss, torch.zeros(4, 3), torch.tensor([0, 1, 3, 2]), DataError,
          r"CrossEntropyLoss\(\): target 3 is out of bounds for 3 classes"),
         (mnn.CrossEntropyLoss, torch.zeros(4, 3), torch.tensor([0, -1, 2, 2]), DataError, r"target -1 is out of"),
-        (mnn.CrossEntropyLoss, torch.zeros(4, 3), torch.zeros(4, 3), ShapeError,
+        (mnn.CrossEntropyLoss, torch.zeros(4, 3), torch.zeros(4, 3, dtype=torch.long), ShapeError,
          r"expected logits of shape \(N, C\) and class indices of shape \(N,\), got input \(4, 3\) and target \(4, 3"),
         (mnn.CrossEntropyLoss, torch.zeros(4, 3), torch.zeros(5, dtype=torch.long), ShapeError,
          r"got input \(4, 3\) and target \(5,\)"),

@@ -117,7 +117,7 @@ class Scale(mnn.Module):
 
     def backward(self, grad_output):
         g = self.inner.backward(grad_output)
-        self.a.grad += (g * self._cached(self._x)).sum(0)
+        self.a.accumulate_grad((g * self._cached(self._x)).sum(0))
         return g * self.a.data
 
 
@@ -133,8 +133,10 @@ def test_custom_layer_parameters_are_found_like_builtins():
     model(x)
     model.backward(torch.ones(4, 3, dtype=torch.float64))
     assert any(p.grad.abs().sum() > 0 for p in model.parameters())
-    model.zero_grad()
+    model.zero_grad(set_to_none=False)
     assert all(torch.count_nonzero(p.grad) == 0 for p in model.parameters())
+    model.zero_grad()  # torch's default: set_to_none=True
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_param_is_the_course_convention():

@@ -231,24 +231,24 @@ def test_a_stop_after_a_bad_step_raises_divergence_and_saves_nothing(tmp_path):
     """SIGINT-style stop at step 3, after the weights went non-finite at step 2: no checkpoint of that state."""
     from minidl.nn import Linear, MSELoss, ReLU, Sequential
     from minidl.optim import SGD
-    from minidl.train import Checkpointer
+    from minidl.train import Checkpointer, StopOnSignal
 
     class StopAt(Callback):
         step_every = 1
 
-        def __init__(self, trainer: Trainer) -> None:
-            self.trainer, self.steps = trainer, 0
+        def __init__(self, stop: StopOnSignal) -> None:
+            self.stop, self.steps = stop, 0
 
         def on_steps(self, steps: int) -> None:
             self.steps += steps
             if self.steps == 3:
-                self.trainer.interrupt.signum = signal.SIGINT
+                self.stop.request(signal.SIGINT)  # what stop_on_signals' handler does
 
     torch.manual_seed(0)
     model = Sequential(Linear(2, 4), ReLU(), Linear(4, 1))
     trainer = Trainer(model, MSELoss(), SGD(model.parameters(), lr=1e30))
-    trainer.callbacks = [StopAt(trainer)]
-    trainer.checkpointer = Checkpointer(tmp_path, every=1)
+    stop = StopOnSignal()
+    trainer.callbacks = [StopAt(stop), Checkpointer(tmp_path, every=1), stop]
     with torch.no_grad(), pytest.raises(DivergenceError, match="at epoch 1, step 2 of 4"):
         trainer.fit(torch.randn(32, 2), torch.randn(32), epochs=2, batch_size=8)
     assert not (tmp_path / "checkpoints").exists()

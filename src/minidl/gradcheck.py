@@ -22,6 +22,7 @@ import warnings
 import torch
 
 from minidl.errors import MinidlError
+from minidl.nn.grad_mode import no_grad
 from minidl.nn.loss import Loss
 from minidl.nn.module import Module
 
@@ -85,19 +86,23 @@ def gradcheck(
         )
     inputs = tuple(t.clone() if isinstance(t, torch.Tensor) else t for t in inputs)  # never touch the caller's
     frozen = _Frozen(module, [t for t in inputs if isinstance(t, torch.Tensor)] + [p.data for _, p in params])
-    saved_grads = [p.grad.clone() for _, p in params]
+    saved_grads = [None if p.grad is None else p.grad.clone() for _, p in params]
     try:
         return _check(module, inputs, params, frozen, eps, atol, rtol, seed)
     finally:
         frozen.restore()
         for (_, p), grad in zip(params, saved_grads, strict=True):
-            p.grad.copy_(grad)
+            if grad is None:
+                p.grad = None
+            else:
+                p.grad_buffer().copy_(grad)
 
 
 def _check(module, inputs, params, frozen: _Frozen, eps, atol, rtol, seed) -> bool:
     where = f"gradcheck {module._name()}"
     frozen.restore()
-    output = module(*inputs)
+    with no_grad():  # forwards that no backward uses record nothing
+        output = module(*inputs)
     g = None
     if not isinstance(module, Loss) or output.dim() > 0:
         gen = torch.Generator().manual_seed(seed)
@@ -105,7 +110,8 @@ def _check(module, inputs, params, frozen: _Frozen, eps, atol, rtol, seed) -> bo
 
     def scalar() -> float:
         frozen.restore()
-        out = module(*inputs)
+        with no_grad():
+            out = module(*inputs)
         return float(out.sum() if g is None else (out * g).sum())
 
     first_value, second_value = scalar(), scalar()
@@ -126,7 +132,11 @@ def _check(module, inputs, params, frozen: _Frozen, eps, atol, rtol, seed) -> bo
     first = inputs[0]
     if isinstance(first, torch.Tensor) and first.is_floating_point():
         checks.append(("input (prediction)" if isinstance(module, Loss) else "input 0", first, grad_input))
-    checks += [(f"parameter {name!r}", p.data, p.grad.clone()) for name, p in params]
+    checks += [
+        (f"parameter {name!r}", p.data, torch.zeros_like(p.data) if p.grad is None else p.grad.clone())
+        for name, p in params
+        if p.requires_grad
+    ]
     for place, tensor, analytical in checks:
         if not isinstance(analytical, torch.Tensor) or analytical.shape != tensor.shape:
             got = tuple(analytical.shape) if isinstance(analytical, torch.Tensor) else type(analytical).__name__

@@ -24,7 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.argv = list(argv)  # what the command was given, for --nproc to hand to its workers
     try:
         return args.run(args)
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ import sys
 from typing import TextIO
 
 from minidl.train.callbacks import Callback
-from minidl.train.trainer import EpochResult
+from minidl.train.evaluation import EpochResult
 
 
 def epoch_summary(r: EpochResult) -> str:

@@ -22,13 +22,14 @@ from minidl.errors import CheckpointError, ConfigError, MinidlError
 from minidl.experiment.config import check_layer, resolve, to_json
 from minidl.experiment.experiment import Experiment
 from minidl.experiment.run_dir import RunDir, trim_logs
+from minidl.experiment.schema import SETTINGS
 from minidl.persist.checkpoint import Checkpoint
 from minidl.persist.checkpoint_folder import CheckpointManager
 from minidl.persist.safetensors_file import read_regular_file
 from minidl.train.state import FitStart
 
 CHANGEABLE = ("epochs", "device", "nproc")  # config keys a resumed run may set again
-FLAG_NAMES = {"header": "--no-header", "standardize": "--no-standardize"}  # store_false flags
+FLAG_NAMES = {setting.dest: setting.flag_name for setting in SETTINGS if setting.flag is not None}
 DEFAULT_EVERY, DEFAULT_KEEP = 1, 3
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from minidl.cli.args import non_negative_int, positive_int
 from minidl.cli.options import add_experiment_flags, config_from_args
@@ -21,7 +24,8 @@ from minidl.experiment.run_dir import MetricsLog, RunDir
 from minidl.experiment.run_summary import summary_markdown
 from minidl.experiment.saved_model import SavedModel
 from minidl.train.checkpointer import Checkpointer
-from minidl.train.interrupt import TrainingInterrupted, stop_on_signals
+from minidl.train.evaluation import EpochResult, Evaluation
+from minidl.train.interrupt import StopOnSignal, TrainingInterrupted, stop_on_signals
 
 DESCRIPTION = """\
 Train an MLP. With no flags: the EE-559 disk experiment, 2-25-25-25-1, MSE, SGD lr 0.01, batch size 1,
@@ -48,14 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", metavar="FILE", help="a TOML config, or a run folder's config.json")
-    add_experiment_flags(p)
-    p.add_argument(
-        "--nproc",
-        type=positive_int,
-        default=argparse.SUPPRESS,
-        metavar="N",
-        help="data-parallel processes on this machine, started through torchrun on 127.0.0.1 (default 1)",
-    )
+    add_experiment_flags(p, train=True)
     run = p.add_argument_group("run folder and output")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--out", metavar="DIR", help="run folder (default runs/<timestamp>)")
@@ -82,12 +79,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"keep the newest K checkpoints (default {DEFAULT_KEEP}, or the resumed run's)",
     )
     run.add_argument("--quiet", action="store_true", help="print only the final test metrics")
+    p.add_argument("--worker-job", metavar="FILE", help=argparse.SUPPRESS)  # written by launch_workers
     p.set_defaults(run=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    resume = plan_resume(args) if args.resume is not None else None  # checked and loaded; nothing written yet
-    config = resume.config if resume is not None else config_from_args(args)
+    args, config, resume = plan_run(args)
     worker = "WORLD_SIZE" in os.environ  # started by torchrun (perhaps through --nproc)
     main = not worker or os.environ.get("RANK") == "0"  # only rank 0 writes: other ranks never look at the folder
     run_dir = None
@@ -97,7 +94,7 @@ def run_train(args: argparse.Namespace) -> int:
         run_dir = RunDir.plan(args.out, args.name, overwrite=args.overwrite)  # refuse before any work
     if config["nproc"] > 1 and not worker:
         parallel_device(config["device"], config["nproc"], config["nproc"] - 1)  # no device, no torchrun
-        code = launch(config["nproc"], without_nproc(command_line(args)))
+        code = launch_workers(args, config, run_dir)
         if code != 0:
             print(
                 f"minidl train: error: torchrun exited with code {code} (the workers' output is above)", file=sys.stderr
@@ -107,6 +104,18 @@ def run_train(args: argparse.Namespace) -> int:
         config["nproc"] = int(os.environ.get("LOCAL_WORLD_SIZE", config["nproc"]))
     with init_from_env(config["device"]) as context:
         return train_here(args, config, run_dir, context, resume)
+
+
+def plan_run(args: argparse.Namespace) -> tuple[argparse.Namespace, dict, Resume | None]:
+    """The options, the resolved config and the resume plan (checked and loaded; nothing written yet)."""
+    if args.worker_job is not None:  # a worker that --nproc started: the launcher's resolved config and folder
+        args, config = read_job(args)
+        resume = plan_resume(args) if args.resume is not None else None
+        if resume is not None:
+            resume.config = config
+        return args, config, resume
+    resume = plan_resume(args) if args.resume is not None else None
+    return args, resume.config if resume is not None else config_from_args(args), resume
 
 
 def train_here(
@@ -135,24 +144,31 @@ def train_here(
         every=DEFAULT_EVERY if every is None else every,
         keep=DEFAULT_KEEP if keep is None else keep,
         metadata={"config": config, "data_seed": config["seed"]},
+        last=resume.path if resume is not None else None,
     )
-    checkpointer.last = resume.path if resume is not None else None
-    experiment.trainer.checkpointer = checkpointer
-    callbacks = [*progress_for(config["epochs"], quiet=args.quiet), MetricsLog(run_dir)]
+    callbacks = [*progress_for(config["epochs"], quiet=args.quiet), MetricsLog(run_dir), checkpointer]
+    on_signal = StopOnSignal()  # last: it names the checkpoint written where a signal stopped the run
+    signals = contextlib.nullcontext() if context.distributed else stop_on_signals(on_signal)
     start_time = time.perf_counter()
-    signals = stop_on_signals(experiment.trainer.interrupt) if not context.distributed else contextlib.nullcontext()
     try:
         with signals:
-            history = experiment.fit(callbacks, start=start)
+            history = experiment.fit([*callbacks, on_signal], start=start)
     except TrainingInterrupted as stop:
         print(f"minidl train: {stop}; resume with: minidl train --resume {run_dir.path}", file=sys.stderr)
         return stop.exit_code
     seconds = time.perf_counter() - start_time
     test = experiment.evaluate("test")
-    lines = metrics_lines(test, experiment.data.classes)
-    print("\n".join(lines), flush=True)
+    print("\n".join(metrics_lines(test, experiment.data.classes)), flush=True)
     say(f"training time: {seconds:.2f}s")
+    write_results(args, experiment, run_dir, test, history)
+    say(f"run folder: {run_dir.path}")
+    return 0
 
+
+def write_results(
+    args: argparse.Namespace, experiment: Experiment, run_dir: RunDir, test: Evaluation, history: list[EpochResult]
+) -> None:
+    """model.safetensors, the figures (unless --no-plots) and summary.md."""
     saved = experiment.saved_model()
     model_bytes = saved.to_bytes()
     run_dir.write("model.safetensors", model_bytes)
@@ -161,32 +177,32 @@ def train_here(
         from minidl.plot.run import run_figures
 
         drawn = (saved, test)
-        if context.device.type != "cpu":  # matplotlib reads CPU tensors: the saved model, read back, on the raw data
+        if experiment.device.type != "cpu":  # matplotlib reads CPU tensors: the saved model, read back, raw data
             cpu = SavedModel.from_bytes(model_bytes)
             drawn = (cpu, cpu.evaluate(*experiment.data.test))
         figures = run_figures(experiment, *drawn, history)
         for name, png in figures.items():
             run_dir.write(name, png)
-    run_dir.write("summary.md", summary_markdown(config, test, experiment.data.classes, history, list(figures)))
-    say(f"run folder: {run_dir.path}")
-    return 0
+    summary = summary_markdown(experiment.config, test, experiment.data.classes, history, list(figures))
+    run_dir.write("summary.md", summary)
 
 
-def without_nproc(argv: list[str]) -> list[str]:
-    """``argv`` less ``--nproc N`` (or ``--nproc=N``, or an abbreviation): the workers would ignore it, and
-    torchrun, which also reads the script's arguments, would take it for its own ``--nproc-per-node``."""
-    out, skip = [], False
-    for arg in argv:
-        name = arg.partition("=")[0]
-        if skip:
-            skip = False
-        elif len(name) >= 4 and "--nproc".startswith(name):
-            skip = "=" not in arg
-        else:
-            out.append(arg)
-    return out
+JOB_KEYS = ("resume", "overwrite", "plots", "quiet", "checkpoint_every", "keep")  # run options the workers need
 
 
-def command_line(args: argparse.Namespace) -> list[str]:
-    """The arguments this command was started with (recorded by ``main``), given again to every worker."""
-    return list(args.argv)
+def launch_workers(args: argparse.Namespace, config: dict, run_dir: RunDir) -> int:
+    """Start ``config["nproc"]`` workers under torchrun; each reads the resolved config and the run folder from
+    a job file (JSON), never the command line: torchrun reads the script's arguments too."""
+    job = {"config": config, "out": str(run_dir.path), **{key: getattr(args, key) for key in JOB_KEYS}}
+    with tempfile.TemporaryDirectory(prefix="minidl-job-") as folder:
+        path = Path(folder) / "job.json"
+        path.write_text(json.dumps(job), encoding="utf-8")
+        return launch(config["nproc"], [*(["--debug"] if args.debug else []), "train", "--worker-job", str(path)])
+
+
+def read_job(args: argparse.Namespace) -> tuple[argparse.Namespace, dict]:
+    """The run options and the resolved config a launcher wrote (``launch_workers``)."""
+    job = json.loads(Path(args.worker_job).read_text(encoding="utf-8"))
+    options = {key: job[key] for key in JOB_KEYS}
+    out = None if job["resume"] is not None else job["out"]
+    return argparse.Namespace(**{**vars(args), **options, "out": out, "name": None, "config": None}), job["config"]

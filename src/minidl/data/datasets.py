@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from minidl.checks import is_int
 from minidl.errors import ConfigError
 
 DISK_RADIUS = 1 / math.sqrt(2 * math.pi)  # the disk then covers half of the unit square
@@ -20,7 +21,7 @@ Data = tuple[torch.Tensor, torch.Tensor]
 
 
 def _start(name: str, n: int, noise: float, seed: int) -> torch.Generator:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not is_int(n) or n < 1:
         raise ConfigError(f"{name}: number of points must be a positive integer, got {n!r}")
     if not (isinstance(noise, int | float) and math.isfinite(noise) and noise >= 0):
         raise ConfigError(f"{name}: noise must be a finite number >= 0, got {noise!r}")
@@ -94,7 +95,7 @@ def spirals(
     Arm ``k`` is ``r (cos θ, sin θ)`` with ``θ = 2π (turns · r + k / classes)`` and ``r`` uniform in [0, 1].
     """
     generator = _start("spirals", n, noise, seed)
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
+    if not is_int(classes) or classes < 2:
         raise ConfigError(f"spirals: classes must be an integer >= 2, got {classes!r}")
     labels = _balanced_labels(n, classes, generator)
     r = torch.rand(n, generator=generator, dtype=torch.float64)
@@ -109,7 +110,7 @@ def blobs(
     """Gaussian blobs of standard deviation ``noise`` around ``centers`` points evenly spaced on a circle
     of radius 2; the label is the blob's index."""
     generator = _start("blobs", n, noise, seed)
-    if isinstance(centers, bool) or not isinstance(centers, int) or centers < 2:
+    if not is_int(centers) or centers < 2:
         raise ConfigError(f"blobs: centers must be an integer >= 2, got {centers!r}")
     labels = _balanced_labels(n, centers, generator)
     angle = 2 * math.pi * labels.to(torch.float64) / centers + math.pi / 2

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
+from minidl.checks import is_int
 from minidl.errors import ConfigError, ShapeError
 
 
@@ -28,7 +29,7 @@ class DataLoader:
         seed: int = 0,
         drop_last: bool = False,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ConfigError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         if len(x) != len(y):
             raise ShapeError(f"DataLoader: x has {len(x)} samples but y has {len(y)}")

@@ -154,9 +154,13 @@ def all_reduce_gradients(
     and ``local_count=0`` and still takes part. ``mean=False`` (a sum-reduced loss) sums unscaled.
     Returns the flat gradient buffer (one collective per call; a no-op without a process group).
     """
+    return all_reduce_flat(flat_gradients(params), local_count, global_count, mean=mean)
+
+
+def all_reduce_flat(flat: torch.Tensor, local_count: int, global_count: int, *, mean: bool = True) -> torch.Tensor:
+    """``all_reduce_gradients`` on a flat gradient buffer (``DistributedTrainer`` passes the optimizer's own)."""
     if global_count < 1 or not 0 <= local_count <= global_count:
         raise ConfigError(f"all_reduce_gradients: local_count={local_count}, global_count={global_count}")
-    flat = flat_gradients(params)
     if mean and local_count != global_count:
         flat.mul_(local_count / global_count)
     if _active():

@@ -27,6 +27,8 @@ def flat_gradients(params: Iterable[Parameter]) -> torch.Tensor:
     params = list(params)
     if not params:
         return torch.zeros(0)
+    for p in params:
+        p.grad_buffer()  # a grad that is None (zero_grad, or a rank with no rows) takes part as zeros
     kinds = {(p.grad.dtype, p.grad.device) for p in params}
     if len(kinds) > 1:
         found = ", ".join(sorted(f"{dtype} on {device}" for dtype, device in kinds))

@@ -1,6 +1,6 @@
 """Experiment configs: one defaults table, TOML or JSON files, command-line overrides, and the resolved form.
 
-A config is a nested dict::
+Every setting is declared once, in ``schema.py`` (default, type, check, help); a config is a nested dict::
 
     seed, epochs, batch_size, device, dtype, nproc
     [data]       dataset, n_train, n_test, noise, val_fraction, test_fraction, target, header, task, standardize
@@ -20,89 +20,20 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from minidl.device import DTYPES, is_device_name
 from minidl.errors import ConfigError
+from minidl.experiment.schema import COMPONENTS, checks, defaults
 
-SEED_HIDDEN = "25:relu,25:tanh,25:relu"
-
-DEFAULTS: dict[str, Any] = {
-    "seed": 0,
-    "epochs": 50,
-    "batch_size": 1,
-    "device": "cpu",  # the seed experiment is tiny: the CPU, unless --device says otherwise ("auto" picks a GPU)
-    "dtype": "float32",
-    "nproc": 1,  # processes on this machine (minidl train --nproc); batch_size stays the global batch size
-    "data": {
-        "dataset": "disk",
-        "n_train": 1000,
-        "n_test": 1000,
-        "noise": None,
-        "val_fraction": 0.1,
-        "test_fraction": 0.2,
-        "target": None,
-        "header": True,
-        "delimiter": None,  # CSV: None detects it (csv.Sniffer)
-        "index_col": False,  # CSV: drop the first column (a pandas index)
-        "task": "auto",
-        "standardize": True,
-        "standardize_target": True,  # CSV regression: train on (y - mean) / std of the training split
-    },
-    "model": {"hidden": SEED_HIDDEN, "dropout": 0.0},
-    "loss": {"name": "mse"},
-    "optimizer": {"name": "sgd", "lr": 0.01},  # lr 0.01 for every optimizer; other defaults are its own
-    "scheduler": {"name": "none"},
-}
-COMPONENTS = ("loss", "optimizer", "scheduler")  # open sections: any constructor argument is a key
+DEFAULTS: dict[str, Any] = defaults()
+CHECKS = checks()  # dotted key -> (test, what the message says is expected)
 
 
 def _check(key: str, value: Any, ok: bool, expected: str) -> None:
     if not ok:
         raise ConfigError(f"{key} must be {expected}, got {value!r}")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-# key -> (test, what the message says is expected)
-CHECKS = {
-    "seed": (_is_int, "an integer"),
-    "epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "device": (is_device_name, "auto, cpu, cuda, cuda:N or mps"),  # whether it exists here is checked at run time
-    "dtype": (lambda v: v in DTYPES, "float32 or float64"),
-    "nproc": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "data.dataset": (lambda v: isinstance(v, str) and v != "", "a data set name or a path to a .csv file"),
-    "data.n_train": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "data.n_test": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "data.noise": (lambda v: v is None or (_is_number(v) and v >= 0), "a number >= 0"),
-    "data.val_fraction": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "data.test_fraction": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "data.target": (lambda v: v is None or isinstance(v, str) or _is_int(v), "a column name or index"),
-    "data.header": (lambda v: isinstance(v, bool), "true or false"),
-    "data.delimiter": (
-        lambda v: v is None or (isinstance(v, str) and len(v) == 1 and v not in '"\r\n'),
-        "one character",
-    ),
-    "data.index_col": (lambda v: isinstance(v, bool), "true or false"),
-    "data.task": (lambda v: v in ("auto", "classification", "regression"), "auto, classification or regression"),
-    "data.standardize": (lambda v: isinstance(v, bool), "true or false"),
-    "data.standardize_target": (lambda v: isinstance(v, bool), "true or false"),
-    "model.dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a dropout probability in [0, 1)"),
-    "model.hidden": (
-        lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v)),
-        'a spec such as "25:relu,25:tanh" or a list of "SIZE:ACTIVATION" strings',
-    ),
-}
 
 
 def check_layer(layer: dict[str, Any], source: str) -> dict[str, Any]:

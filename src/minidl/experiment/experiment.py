@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from minidl.checks import is_number
 from minidl.data.source import DataBundle, absolute_path, load_data
 from minidl.data.standardize import Standardizer
 from minidl.data.target_scaler import TargetScaler
@@ -78,7 +79,7 @@ class Experiment:
         )
         self.model.to(device=device, dtype=dtype)
         lr = config["optimizer"].get("lr")
-        if isinstance(lr, int | float) and not isinstance(lr, bool) and not lr > 0:  # torch allows 0: useless here
+        if is_number(lr) and not lr > 0:  # torch allows 0: useless here
             raise ConfigError(f"optimizer.lr must be > 0, got {lr}")
         self.optimizer = build("optimizer", config["optimizer"], self.model.parameters())
         self.scheduler = build("scheduler", config["scheduler"], self.optimizer)

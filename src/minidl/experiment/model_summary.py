@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from minidl.nn.module import Module
+from minidl.train.evaluation import eval_mode
 
 
 def _count(tensors: list[torch.Tensor]) -> int:
@@ -18,19 +19,14 @@ def model_summary(model: Module, in_features: int) -> str:
     """
     children = list(model.named_children()) or [("0", model)]
     rows = []
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model), torch.no_grad():
         x = torch.zeros(2, in_features, dtype=next((p.data.dtype for p in model.parameters()), torch.float32))
-        with torch.no_grad():
-            for name, layer in children:
-                x = layer(x)
-                params = _count([p.data for p in layer.parameters()])
-                rows.append(
-                    (f"{name} ({type(layer).__name__})", "(None, " + ", ".join(map(str, x.shape[1:])) + ")", params)
-                )
-    finally:
-        model.train(was_training)
+        for name, layer in children:
+            x = layer(x)
+            params = _count([p.data for p in layer.parameters()])
+            rows.append(
+                (f"{name} ({type(layer).__name__})", "(None, " + ", ".join(map(str, x.shape[1:])) + ")", params)
+            )
     trainable = _count([p.data for p in model.parameters()])
     frozen = _count([b for _, b in model.named_buffers() if b.is_floating_point()])
     widths = (max(28, *(len(r[0]) + 2 for r in rows)), 20, 12)

@@ -9,11 +9,13 @@ from minidl.nn.container import Sequential
 from minidl.nn.cross_entropy import CrossEntropyLoss
 from minidl.nn.dropout import Dropout
 from minidl.nn.flatten import Flatten, Identity
+from minidl.nn.grad_mode import is_grad_enabled, no_grad
 from minidl.nn.huber import HuberLoss, SmoothL1Loss
 from minidl.nn.linear import Linear
 from minidl.nn.loss import L1Loss, Loss, MAELoss, MSELoss
 from minidl.nn.mlp import ACTIVATIONS, mlp, parse_hidden
 from minidl.nn.module import Module
+from minidl.nn.module_list import ModuleDict, ModuleList, ParameterList
 from minidl.nn.parameter import Parameter
 from minidl.nn.softmax import LogSoftmax, Softmax
 
@@ -49,7 +51,10 @@ __all__ = [
     "MAELoss",
     "MSELoss",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "Parameter",
+    "ParameterList",
     "ReLU",
     "Sequential",
     "SiLU",
@@ -59,6 +64,8 @@ __all__ = [
     "Softplus",
     "Tanh",
     "init",
+    "is_grad_enabled",
     "mlp",
+    "no_grad",
     "parse_hidden",
 ]

@@ -19,19 +19,19 @@ def _check_number(layer: str, name: str, value: float) -> float:
 
 
 class ReLU(Module):
-    """max(0, x); the gradient at 0 is 0, as in torch."""
-
-    def __init__(self) -> None:
-        self._output: torch.Tensor | None = None
+    """max(0, x); the gradient is 0 at 0, and selected (never 0 · g) so an infinite g stays out, as in torch."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._output = x.relu()
-        return self._output
+        y = x.relu()
+        self.save_for_backward(y)
+        return y
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        # d relu/dx = 1 where y > 0, else 0: y.sign() is that mask, without a comparison to a Python number;
-        # it is a new tensor, so it takes the product in place (one allocation less on large batches)
-        return self._cached(self._output).sign().mul_(grad_output)
+        (y,) = self.saved_for_backward()
+        # d relu/dx = 1 where x > 0, else 0, selected so that g = ∞ never meets a 0 (as torch): y ≠ 0 exactly where
+        # x > 0 (or x is NaN, which passes g as torch), and y is that 0 elsewhere. Without a Python number:
+        # 2.9 µs against 9 µs for torch.where(y <= 0, 0.0, g) on a (1, 25) batch (benchmarks case 1's size)
+        return torch.where(y.bool(), grad_output, y)
 
 
 class LeakyReLU(Module):
@@ -39,18 +39,15 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         self.negative_slope = _check_number("LeakyReLU", "negative_slope", negative_slope)
-        self._slope = torch.tensor(self.negative_slope, dtype=torch.float64)  # 0-dim: cheaper than a float per op
-        self._mask: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        positive = x.relu()
-        self._mask = positive.sign()  # 1 where x > 0, else 0
-        return torch.add(positive, x.clamp(max=0), alpha=self.negative_slope)  # max(x, 0) + slope · min(x, 0)
+        positive = x > 0
+        self.save_for_backward(positive)
+        return torch.where(positive, x, x * self.negative_slope)
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        mask = self._cached(self._mask)
-        # d/dx = 1 where x > 0, slope elsewhere: lerp from slope · g (mask 0) to g (mask 1), exact at both ends
-        return torch.lerp(grad_output * self._slope, grad_output, mask)
+        (positive,) = self.saved_for_backward()
+        return torch.where(positive, grad_output, grad_output * self.negative_slope)  # d/dx = 1 or slope
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -61,21 +58,16 @@ class ELU(Module):
 
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = _check_number("ELU", "alpha", alpha)
-        self._alpha = torch.tensor(self.alpha, dtype=torch.float64)  # 0-dim: cheaper than a float per op
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        positive = x.relu()
+        self.save_for_backward(x)
         # expm1 of min(x, 0): the branch that is not taken never overflows
-        negative = torch.expm1(x.clamp(max=0))
-        self._cache = (positive.sign(), negative)  # the mask of x > 0, and eˣ − 1 where x ≤ 0 (0 elsewhere)
-        return torch.add(positive, negative, alpha=self.alpha)
+        return torch.where(x > 0, x, torch.expm1(x.clamp(max=0)) * self.alpha)
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        mask, negative = self._cached(self._cache)
-        # d/dx = 1 for x > 0, α eˣ = α(eˣ − 1) + α for x ≤ 0 (so α at 0, as torch)
-        g_alpha = grad_output * self._alpha
-        return torch.lerp(torch.addcmul(g_alpha, g_alpha, negative), grad_output, mask)
+        (x,) = self.saved_for_backward()
+        # d/dx = 1 for x > 0, α eˣ for x ≤ 0 (so α at 0, as torch)
+        return torch.where(x > 0, grad_output, grad_output * (torch.exp(x) * self.alpha))
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
@@ -84,31 +76,28 @@ class ELU(Module):
 class Tanh(Module):
     """tanh(x)."""
 
-    def __init__(self) -> None:
-        self._output: torch.Tensor | None = None
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._output = torch.tanh(x)
-        return self._output
+        y = torch.tanh(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        y = self._cached(self._output)
-        # d tanh(x)/dx = 1 - tanh(x)², from the cached output: g(1 - y²) = g - (g y) y, no Python number
+        (y,) = self.saved_for_backward()
+        # d tanh(x)/dx = 1 - tanh(x)², from the cached output, as g(1 - y²) = g - (g y) y: 3.0 µs against 5.6 µs
+        # for g * (1 - y * y) on a (1, 25) batch (a Python 1 costs a tensor); an infinite g gives NaN (README)
         return torch.addcmul(grad_output, grad_output * y, y, value=-1)
 
 
 class Sigmoid(Module):
     """σ(x) = 1 / (1 + e^(-x)), computed without overflow by torch.sigmoid."""
 
-    def __init__(self) -> None:
-        self._output: torch.Tensor | None = None
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._output = torch.sigmoid(x)
-        return self._output
+        y = torch.sigmoid(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        y = self._cached(self._output)
-        # dσ/dx = σ(x)(1 - σ(x)), from the cached output: g σ(1 - σ) = gσ - (gσ)σ, no Python number
+        (y,) = self.saved_for_backward()
+        # dσ/dx = σ(x)(1 - σ(x)), from the cached output, as gσ - (gσ)σ: no Python number (see Tanh)
         g_y = grad_output * y
         return torch.addcmul(g_y, g_y, y, value=-1)

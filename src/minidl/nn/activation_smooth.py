@@ -24,19 +24,18 @@ class GELU(Module):
         if approximate not in ("none", "tanh"):
             raise ConfigError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.approximate == "tanh":
             t = torch.tanh(_SQRT_2_OVER_PI * (x + _KAPPA * x * x * x))
-            self._cache = (x, t)
+            self.save_for_backward(x, t)
             return 0.5 * x * (1 + t)
         cdf = 0.5 * (1 + torch.erf(x * math.sqrt(0.5)))
-        self._cache = (x, cdf)
+        self.save_for_backward(x, cdf)
         return x * cdf
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        x, cached = self._cached(self._cache)
+        x, cached = self.saved_for_backward()
         if self.approximate == "tanh":
             t = cached
             # d/dx = ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²); (1 − t²) is exactly 0 for large |x|
@@ -58,18 +57,17 @@ class Softplus(Module):
         if self.beta == 0:
             raise ConfigError("Softplus: beta must be non-zero (the output is log(1 + e^(βx)) / β), got 0")
         self.threshold = _check_number("Softplus", "threshold", threshold)
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = x * self.beta
         linear = z > self.threshold
         # log(1 + eᶻ) = max(z, 0) + log1p(e^(−|z|)): never overflows, whatever the threshold
         soft = (z.clamp(min=0) + torch.log1p(torch.exp(-z.abs()))) / self.beta
-        self._cache = (z, linear)
+        self.save_for_backward(z, linear)
         return torch.where(linear, x, soft)
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        z, linear = self._cached(self._cache)
+        z, linear = self.saved_for_backward()
         # d/dx = σ(βx) in the soft region, 1 in the linear one
         return torch.where(linear, grad_output, grad_output * torch.sigmoid(z))
 
@@ -80,14 +78,11 @@ class Softplus(Module):
 class SiLU(Module):
     """x·σ(x) (also called Swish with β = 1)."""
 
-    def __init__(self) -> None:
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = torch.sigmoid(x)
-        self._cache = (x, s)
+        self.save_for_backward(x, s)
         return x * s
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        x, s = self._cached(self._cache)
+        x, s = self.saved_for_backward()
         return grad_output * (s * (1 + x * (1 - s)))  # d/dx = σ(x)(1 + x(1 − σ(x)))

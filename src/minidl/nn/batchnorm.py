@@ -50,7 +50,6 @@ class BatchNorm1d(Module):
         else:
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(name, None)
-        self._cache: tuple[torch.Tensor, torch.Tensor, bool] | None = None
 
     def _dims(self, x: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Dimensions reduced over, and the shape that broadcasts a (C,) vector against x."""
@@ -80,7 +79,7 @@ class BatchNorm1d(Module):
             mean, var = self.running_mean, self.running_var
         inv_std = torch.rsqrt(var + self.eps)
         x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
-        self._cache = (x_hat, inv_std, use_batch)
+        self.save_for_backward(x_hat, inv_std, use_batch)
         y = x_hat if self.weight is None else x_hat * self.weight.data.reshape(shape)
         return y if self.bias is None else y + self.bias.data.reshape(shape)
 
@@ -92,13 +91,13 @@ class BatchNorm1d(Module):
         self.running_var.mul_(1 - m).add_(unbiased, alpha=m)
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        x_hat, inv_std, use_batch = self._cached(self._cache)
+        x_hat, inv_std, use_batch = self.saved_for_backward()
         dims, shape = self._dims(grad_output)
         # dL/dbias = Σ g and dL/dweight = Σ g·x̂ over N (and L); ĝ = g·weight is the gradient w.r.t. x̂
         if self.bias is not None:
-            self.bias.grad += grad_output.sum(dims)
+            self.bias.accumulate_grad(grad_output.sum(dims))
         if self.weight is not None:
-            self.weight.grad += (grad_output * x_hat).sum(dims)
+            self.weight.accumulate_grad((grad_output * x_hat).sum(dims))
             g_hat = grad_output * self.weight.data.reshape(shape)
         else:
             g_hat = grad_output

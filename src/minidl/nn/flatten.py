@@ -12,14 +12,14 @@ class Identity(Module):
     """y = x; accepts and ignores any constructor arguments, as PyTorch's nn.Identity."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        self._shape: torch.Size | None = None
+        pass
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._shape = x.shape
+        self.save_for_backward()  # nothing to keep, but backward still pairs with a forward
         return x
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        self._cached(self._shape)
+        self.saved_for_backward()
         return grad_output
 
 
@@ -31,7 +31,6 @@ class Flatten(Module):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"Flatten: {name} must be an integer, got {value!r}")
         self.start_dim, self.end_dim = start_dim, end_dim
-        self._shape: torch.Size | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ndim = max(x.dim(), 1)
@@ -42,11 +41,12 @@ class Flatten(Module):
                 f"{self._name()}: cannot flatten dimensions {self.start_dim} to {self.end_dim} "
                 f"of an input of shape {tuple(x.shape)}"
             )
-        self._shape = x.shape
+        self.save_for_backward(x.shape)
         return x.flatten(self.start_dim, self.end_dim)  # (*, d_start, …, d_end, *) -> (*, Π d, *)
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        return grad_output.reshape(self._cached(self._shape))
+        (shape,) = self.saved_for_backward()
+        return grad_output.reshape(shape)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

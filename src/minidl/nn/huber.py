@@ -16,17 +16,18 @@ class HuberLoss(Loss):
         if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
             raise ConfigError(f"HuberLoss: delta must be a positive number, got {delta!r}")
         self.delta = float(delta)
-        self._diff: torch.Tensor | None = None
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self._check_same_shape(input, target)
-        self._diff = input - target
-        z = self._diff.abs()
+        diff = input - target
+        self.save_for_backward(diff)
+        z = diff.abs()
         return self._reduce(torch.where(z < self.delta, 0.5 * z * z, self.delta * (z - 0.5 * self.delta)))
 
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
         # dL/dx = d clipped to [−δ, δ]
-        return self._chain(self._cached(self._diff).clamp(-self.delta, self.delta), grad_output)
+        (diff,) = self.saved_for_backward()
+        return self._chain(diff.clamp(-self.delta, self.delta), grad_output)
 
     def extra_repr(self) -> str:
         return ", ".join(part for part in (super().extra_repr(), f"delta={self.delta}") if part)
@@ -40,18 +41,18 @@ class SmoothL1Loss(Loss):
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
             raise ConfigError(f"SmoothL1Loss: beta must be a non-negative number, got {beta!r}")
         self.beta = float(beta)
-        self._diff: torch.Tensor | None = None
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self._check_same_shape(input, target)
-        self._diff = input - target
-        z = self._diff.abs()
+        diff = input - target
+        self.save_for_backward(diff)
+        z = diff.abs()
         if self.beta == 0:
             return self._reduce(z)
         return self._reduce(torch.where(z < self.beta, 0.5 * z * z / self.beta, z - 0.5 * self.beta))
 
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
-        d = self._cached(self._diff)
+        (d,) = self.saved_for_backward()
         if self.beta == 0:
             return self._chain(torch.sign(d), grad_output)  # the L1 gradient, 0 at d = 0
         # dL/dx = d/β inside the quadratic zone, sign(d) outside it

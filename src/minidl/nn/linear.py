@@ -39,7 +39,6 @@ class Linear(Module):
         if self.bias is not None:
             bound = 1 / math.sqrt(in_features)
             init.uniform_(self.bias, -bound, bound)
-        self._input: torch.Tensor | None = None
         self._ones: torch.Tensor | None = None  # (N,) ones for the bias grad gᵀ 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -47,13 +46,13 @@ class Linear(Module):
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise ShapeError(f"{self._name()}: expected input of shape (N, {self.in_features}), got {tuple(x.shape)}")
         x2 = x if x.dim() == 2 else x.reshape(-1, self.in_features)
-        self._input = x2
+        self.save_for_backward(x2)
         w_t = self.weight.data.t()
         y = x2 @ w_t if self.bias is None else torch.addmm(self.bias.data, x2, w_t)
         return y if x.dim() == 2 else y.reshape(*x.shape[:-1], self.out_features)
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        g = self._accumulate(grad_output)  # dL/dW = gᵀ x, dL/db = Σ_n g, into the grads
+        g = self._accumulate(grad_output)  # dL/dW = gᵀ x, dL/db = Σ_n g, into the grads (unless frozen)
         grad_input = g @ self.weight.data  # dL/dx = g W
         return grad_input if grad_output.dim() == 2 else grad_input.reshape(*grad_output.shape[:-1], self.in_features)
 
@@ -62,15 +61,17 @@ class Linear(Module):
 
     def _accumulate(self, grad_output: torch.Tensor) -> torch.Tensor:
         """Add dL/dW = gᵀ x and dL/db = Σ_n g = gᵀ 1 into the grads; returns g as (N, out_features)."""
-        x = self._cached(self._input)
+        (x,) = self.saved_for_backward()
         g = grad_output if grad_output.dim() == 2 else grad_output.reshape(-1, self.out_features)
         g_t = g.t()
-        self.weight.grad.addmm_(g_t, x)
-        if self.bias is not None:
+        if self.weight.requires_grad:
+            self.weight.grad_buffer().addmm_(g_t, x)  # grad += gᵀ x in one op
+        bias = self.bias
+        if bias is not None and bias.requires_grad:
             ones = self._ones
             if ones is None or ones.shape[0] != g.shape[0] or ones.dtype != g.dtype or ones.device != g.device:
                 ones = self._ones = g.new_ones(g.shape[0])  # kept: one op (addmv_) instead of sum + add_
-            self.bias.grad.addmv_(g_t, ones)
+            bias.grad_buffer().addmv_(g_t, ones)
         return g
 
     def extra_repr(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from minidl.errors import ConfigError, ShapeError
+from minidl.errors import BackwardError, ConfigError, ShapeError
 from minidl.nn.module import Module
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -21,6 +21,21 @@ def check_weight(loss: str, name: str, weight: torch.Tensor | None) -> torch.Ten
     return weight
 
 
+class LossValue(torch.Tensor):
+    """What a loss returns: a plain tensor (every op on it gives a plain one), whose ``backward`` explains."""
+
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+    def __repr__(self, **kwargs: object) -> str:
+        return repr(self.as_subclass(torch.Tensor))
+
+    def backward(self, *args: object, **kwargs: object) -> None:
+        raise BackwardError(
+            "a minidl loss value has no autograd behind it: call loss_fn.backward() for the gradient of the "
+            "model's output, then model.backward(loss_fn.backward()) (this loss value is only a number)"
+        )
+
+
 class Loss(Module):
     """Base class: validates ``reduction`` and turns a per-element gradient into the input's gradient.
 
@@ -31,6 +46,13 @@ class Loss(Module):
 
     class_index_target: bool = False
     decision_threshold: float = 0.5
+    _max_pending = 1  # a loss ends a forward: a second call replaces the first (a logged value leaks nothing)
+
+    def __call__(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        value = self.forward(input, target)
+        if torch.is_inference_mode_enabled():  # the Trainer's step: a plain tensor, no ~3 µs for the wrapper
+            return value
+        return value.as_subclass(LossValue)  # so that value.backward() says what to write instead
 
     def __init__(self, reduction: str = "mean") -> None:
         if reduction not in REDUCTIONS:
@@ -85,15 +107,15 @@ class MSELoss(Loss):
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self._diff: torch.Tensor | None = None
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self._check_same_shape(input, target)
-        self._diff = input - target
-        return self._reduce(self._diff * self._diff)
+        diff = input - target
+        self.save_for_backward(diff)
+        return self._reduce(diff * diff)
 
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
-        diff = self._cached(self._diff)
+        (diff,) = self.saved_for_backward()
         # d(x - y)²/dx = 2(x - y), and 1/N for the mean: one op, (x - y)·(2/N), as torch computes it
         local = diff * (2 / max(diff.numel(), 1) if self.reduction == "mean" else 2)
         return local if grad_output is None else local * grad_output
@@ -104,16 +126,16 @@ class L1Loss(Loss):
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self._sign: torch.Tensor | None = None
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self._check_same_shape(input, target)
         diff = input - target
-        self._sign = torch.sign(diff)
+        self.save_for_backward(torch.sign(diff))
         return self._reduce(diff.abs())
 
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
-        return self._chain(self._cached(self._sign), grad_output)  # d|x - y|/dx = sign(x - y)
+        (sign,) = self.saved_for_backward()
+        return self._chain(sign, grad_output)  # d|x - y|/dx = sign(x - y)
 
 
 MAELoss = L1Loss

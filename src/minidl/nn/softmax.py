@@ -19,7 +19,6 @@ class _AlongDim(Module):
         if isinstance(dim, bool) or not isinstance(dim, int):
             raise ConfigError(f"{type(self).__name__}: dim must be an integer, got {dim!r}")
         self.dim = dim
-        self._output: torch.Tensor | None = None
 
     def _check(self, x: torch.Tensor) -> None:
         if not -max(x.dim(), 1) <= self.dim < max(x.dim(), 1):
@@ -35,11 +34,12 @@ class Softmax(_AlongDim):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         e = torch.exp(x - x.amax(self.dim, keepdim=True))
-        self._output = e / e.sum(self.dim, keepdim=True)
-        return self._output
+        y = e / e.sum(self.dim, keepdim=True)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        y = self._cached(self._output)
+        (y,) = self.saved_for_backward()
         # dL/dx_i = y_i (g_i − Σ_j g_j y_j): the Jacobian diag(y) − y yᵀ applied to g
         return y * (grad_output - (grad_output * y).sum(self.dim, keepdim=True))
 
@@ -49,10 +49,11 @@ class LogSoftmax(_AlongDim):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
-        self._output = log_softmax(x, self.dim)
-        return self._output
+        y = log_softmax(x, self.dim)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        y = self._cached(self._output)
+        (y,) = self.saved_for_backward()
         # dL/dx_i = g_i − softmax(x)_i Σ_j g_j, with softmax(x) = e^y from the cached output
         return grad_output - torch.exp(y) * grad_output.sum(self.dim, keepdim=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 
 from minidl.errors import ConfigError
 from minidl.nn.parameter import Parameter
+from minidl.optim.implementation import implementation_flags
 from minidl.optim.optimizer import Optimizer
 
 
@@ -29,7 +30,9 @@ class Adagrad(Optimizer):
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
         maximize: bool = False,
+        **implementation: Any,
     ) -> None:
+        implementation_flags(type(self).__name__, implementation)
         defaults = dict(
             lr=lr,
             lr_decay=lr_decay,
@@ -47,7 +50,8 @@ class Adagrad(Optimizer):
         if not group["initial_accumulator_value"] >= 0.0:
             raise ConfigError(f"Invalid initial_accumulator_value value: {group['initial_accumulator_value']}")
 
-    def step(self) -> None:
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = self._closure(closure)
         for index, group in enumerate(self.param_groups):
             lr, lr_decay, eps, weight_decay = group["lr"], group["lr_decay"], group["eps"], group["weight_decay"]
             for data, grad, state in self._targets(index):  # a flat buffer of parameters, or one parameter
@@ -61,3 +65,4 @@ class Adagrad(Optimizer):
                 clr = lr / (1 + (state["step"] - 1) * lr_decay)
                 s = state["sum"].addcmul_(g, g, value=1)
                 data.addcdiv_(g, s.sqrt().add_(eps), value=-clr)
+        return loss

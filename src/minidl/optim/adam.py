@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 
 from minidl.errors import ConfigError
 from minidl.nn.parameter import Parameter
+from minidl.optim.implementation import implementation_flags
 from minidl.optim.optimizer import Optimizer
 
 
@@ -32,7 +33,9 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
         amsgrad: bool = False,
         maximize: bool = False,
+        **implementation: Any,
     ) -> None:
+        implementation_flags(type(self).__name__, implementation)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
         super().__init__(params, defaults)
 
@@ -45,7 +48,8 @@ class Adam(Optimizer):
             if not 0.0 <= beta < 1.0:
                 raise ConfigError(f"Invalid beta parameter at index {i}: {beta}")
 
-    def step(self) -> None:
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = self._closure(closure)
         for index, group in enumerate(self.param_groups):
             lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for data, grad, state in self._targets(index):  # a flat buffer of parameters, or one parameter
@@ -71,3 +75,4 @@ class Adam(Optimizer):
                 step_size = lr / (1 - beta1**t)
                 denom = (v.sqrt() / (1 - beta2**t) ** 0.5).add_(eps)
                 data.addcdiv_(m, denom, value=-step_size)
+        return loss

@@ -37,7 +37,7 @@ from minidl.nn.parameter import Parameter
 # differ from torch.nn's in the last bit. The padding between parameters stays zero in data and grad.
 ALIGN_BYTES = 64
 
-_DATA, _GRAD = attrgetter("data"), attrgetter("grad")
+_DATA, _GRAD = attrgetter("data"), attrgetter("_grad")  # the grad storage, also while grad reads None
 
 
 @dataclass(eq=False)
@@ -91,11 +91,11 @@ class FlatGroup:
         if same_data and all(map(is_, map(_GRAD, self.params), grad)):
             return True
         packed = all(
-            _is_view_at(p.data, self.data, start, p.data.numel()) and _is_view_at(p.grad, self.grad, start, p.numel())
+            _is_view_at(p.data, self.data, start, p.data.numel()) and _is_view_at(p._grad, self.grad, start, p.numel())
             for p, start in zip(self.params, self.offsets, strict=False)
         )
         if packed:  # other views at the right places: remember them for the quick check
-            self._bound = ([p.data for p in self.params], [p.grad for p in self.params])
+            self._bound = ([p.data for p in self.params], [p._grad for p in self.params])
         return packed
 
     def zero_grad(self) -> None:
@@ -138,10 +138,11 @@ def _pack(params: list[Parameter]) -> FlatGroup:
     for p, start in zip(params, offsets, strict=False):
         end, shape = start + p.numel(), p.data.shape
         data[start:end].copy_(p.data.reshape(-1))
-        grad[start:end].copy_(p.grad.reshape(-1))
+        if p.grad is not None:
+            grad[start:end].copy_(p.grad.reshape(-1))
         p.data = data[start:end].view(shape)
-        p.grad = grad[start:end].view(shape)
-    return FlatGroup(params, data, grad, offsets, ([p.data for p in params], [p.grad for p in params]))
+        p._grad = grad[start:end].view(shape)  # grad stays None if it was: the storage moves, not the value
+    return FlatGroup(params, data, grad, offsets, ([p.data for p in params], [p._grad for p in params]))
 
 
 def _existing_group(params: list[Parameter]) -> FlatGroup | None:
@@ -149,13 +150,13 @@ def _existing_group(params: list[Parameter]) -> FlatGroup | None:
     offsets = _offsets(params)
     first = params[0]
     data = _whole_storage(first.data, offsets[-1])
-    grad = _whole_storage(first.grad, offsets[-1])
+    grad = _whole_storage(first._grad, offsets[-1])
     if data is None or grad is None:
         return None
     group = FlatGroup(params, data, grad, offsets)
     if not group.is_packed():
         return None
-    group._bound = ([p.data for p in params], [p.grad for p in params])
+    group._bound = ([p.data for p in params], [p._grad for p in params])
     return group
 
 

@@ -15,6 +15,7 @@ per-parameter views, for good.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -51,14 +52,15 @@ class FlatState:
         self.stepped = True
         if self._linked != tensors.keys():
             views = {name: self.group.views(t) for name, t in tensors.items() if isinstance(t, torch.Tensor)}
-            self._entries = [state.setdefault(p, {}) for p in self.params]
+            self._entries = [state[p] for p in self.params]  # made empty where missing (a defaultdict)
             for i, entry in enumerate(self._entries):
-                entry.update({name: v[i] for name, v in views.items()})
+                for name, v in views.items():
+                    dict.__setitem__(entry, name, v[i])  # the optimizer's own write, not a user's edit
             self._linked = set(tensors)
         if "step" in tensors:
             step = tensors["step"]
             for entry in self._entries:
-                entry["step"] = step
+                dict.__setitem__(entry, "step", step)
 
     def adopt(self, state: dict[Parameter, dict[str, Any]]) -> None:
         """After ``Optimizer.load_state_dict`` replaced ``state``: copy the loaded tensors into flat tensors.
@@ -95,3 +97,88 @@ class FlatState:
         if "step" in names:
             self.tensors["step"] = entries[0]["step"]
         self.publish(state)
+
+
+class StateEntry(dict):
+    """One parameter's state; a user's assignment or deletion tells the optimizer to re-read it."""
+
+    def __init__(self, owner: Any, *args: Any) -> None:
+        super().__init__(*args)
+        self._owner = owner
+
+    def _edited(self) -> None:
+        if not self._owner._stepping:
+            self._owner._state_edited = True
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._edited()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._edited()
+
+    def clear(self) -> None:
+        super().clear()
+        self._edited()
+
+    def pop(self, *args: Any) -> Any:
+        value = super().pop(*args)
+        self._edited()
+        return value
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._edited()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+
+class State(dict):
+    """``Optimizer.state``: Parameter -> StateEntry, a defaultdict as torch's; edits take effect at the next step."""
+
+    def __init__(self, owner: Any, initial: dict | None = None) -> None:
+        super().__init__()
+        self._owner = owner
+        for p, entry in (initial or {}).items():
+            dict.__setitem__(self, p, StateEntry(owner, entry))
+
+    def __missing__(self, p: Parameter) -> StateEntry:
+        entry = StateEntry(self._owner)
+        dict.__setitem__(self, p, entry)
+        return entry
+
+    def _edited(self) -> None:
+        if not self._owner._stepping:
+            self._owner._state_edited = True
+
+    def __setitem__(self, p: Parameter, entry: dict) -> None:
+        dict.__setitem__(self, p, entry if isinstance(entry, StateEntry) else StateEntry(self._owner, entry))
+        self._edited()
+
+    def __delitem__(self, p: Parameter) -> None:
+        super().__delitem__(p)
+        self._edited()
+
+    def clear(self) -> None:
+        super().clear()
+        self._edited()
+
+    def pop(self, *args: Any) -> Any:
+        value = super().pop(*args)
+        self._edited()
+        return value
+
+    def setdefault(self, p: Parameter, default: dict | None = None) -> StateEntry:
+        if p not in self:
+            self[p] = default or {}
+        return self[p]
+
+    def __copy__(self) -> dict:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict) -> dict:
+        return copy.deepcopy(dict(self), memo)

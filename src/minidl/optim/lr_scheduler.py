@@ -3,7 +3,7 @@
 Construct a scheduler after its optimizer (it records each group's ``initial_lr``) and call
 ``scheduler.step()`` once per epoch, after ``optimizer.step()``. Like torch, the schedulers below are
 chainable: each computes the next lr from the group's current lr (the recursive form), which is what
-makes their values equal torch's bit for bit. ``state_dict`` holds plain numbers and lists only.
+makes their values equal torch's bit for bit. ``state_dict`` holds numbers, lists and (MultiStepLR) a Counter.
 """
 
 from __future__ import annotations
@@ -24,19 +24,29 @@ class LRScheduler:
 
     _hyperparameters: tuple[str, ...] = ()
 
-    def __init__(self, optimizer: Optimizer) -> None:
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: {type(optimizer).__name__} is not a minidl Optimizer")
+        if isinstance(last_epoch, bool) or not isinstance(last_epoch, int) or last_epoch < -1:
+            raise ConfigError(f"{type(self).__name__}: last_epoch must be an integer >= -1, got {last_epoch!r}")
         self.optimizer = optimizer
         self._validate()
-        for group in optimizer.param_groups:
-            group.setdefault("initial_lr", group["lr"])
+        for i, group in enumerate(optimizer.param_groups):
+            if last_epoch == -1:
+                group.setdefault("initial_lr", group["lr"])
+            elif "initial_lr" not in group:  # resuming: the groups must come from a run that had a scheduler
+                raise ConfigError(
+                    f"{type(self).__name__}: param 'initial_lr' is not specified in param_groups[{i}] when "
+                    f"resuming with last_epoch={last_epoch} (load the optimizer's state_dict first)"
+                )
         self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
-        self.last_epoch = -1
+        self.last_epoch = last_epoch
         self._step_count = 0
+        before = (optimizer._loads, self._lrs())
         self._is_initial = True  # the constructor's step, which sets epoch 0
         self.step()
         self._is_initial = False
+        self._made = (*before, self._lrs())  # what load_state_dict needs to tell where the lrs come from
 
     def _validate(self) -> None:
         """Raise ConfigError for an invalid hyperparameter (also after load_state_dict)."""
@@ -69,10 +79,10 @@ class LRScheduler:
         return {key: _plain(getattr(self, key)) for key in self._state_keys()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore ``state_dict()`` (torch's also loads) and set the groups' lrs to the saved ones.
+        """Restore ``state_dict()`` (torch's also loads); the lrs come from the optimizer's state, as torch.
 
-        Setting the lrs makes the order of ``optimizer.load_state_dict`` and constructing this
-        scheduler irrelevant when resuming.
+        As in torch, the groups' lrs are not touched: load the optimizer's state_dict too, and chained
+        schedulers then resume with the saved lr whatever order they are restored in.
         """
         missing = [key for key in self._state_keys() if key not in state_dict]
         if missing:
@@ -83,6 +93,7 @@ class LRScheduler:
                 f"{type(self).__name__}.load_state_dict: the state_dict has {len(state_dict['_last_lr'])} lr(s), "
                 f"the optimizer has {n_groups} parameter group(s)"
             )
+        lrs = self._lrs_after_load(state_dict)
         before = {key: getattr(self, key) for key in self._state_keys()}
         for key in self._state_keys():
             setattr(self, key, _load(key, state_dict[key]))
@@ -92,8 +103,22 @@ class LRScheduler:
             for key, value in before.items():  # a bad state_dict leaves this scheduler as it was
                 setattr(self, key, value)
             raise
-        for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
             group["lr"] = lr
+
+    def _lrs_after_load(self, state_dict: dict[str, Any]) -> list[float]:
+        """The groups' lrs stay the optimizer's (torch), with two exceptions where they cannot be right.
+
+        An optimizer whose state was never loaded has only this scheduler's lrs: the saved ones. One loaded
+        before this scheduler was made had its lrs changed by this constructor's step (LinearLR's factor, a
+        milestone at 0): they go back to the loaded ones.
+        """
+        loads_then, lrs_before, lrs_made = getattr(self, "_made", (None, None, None))
+        if self.optimizer._loads == 0:
+            return list(state_dict["_last_lr"])
+        if loads_then == self.optimizer._loads and self._step_count == 1 and self._lrs() == lrs_made:
+            return list(lrs_before)
+        return self._lrs()
 
     def __repr__(self) -> str:
         args = ", ".join(f"{key}={getattr(self, key)!r}" for key in self._hyperparameters)
@@ -102,7 +127,7 @@ class LRScheduler:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Counter):
-        return sorted(value.elements())
+        return Counter(value)  # torch keeps milestones as a Counter {epoch: times}; a list would load wrong there
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
@@ -129,9 +154,9 @@ class StepLR(LRScheduler):
 
     _hyperparameters = ("step_size", "gamma")
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
         self.step_size, self.gamma = step_size, gamma
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def _validate(self) -> None:
         _check_positive_int(self, "step_size")
@@ -148,10 +173,12 @@ class MultiStepLR(LRScheduler):
 
     _hyperparameters = ("milestones", "gamma")
 
-    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1) -> None:
+    def __init__(
+        self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1, last_epoch: int = -1
+    ) -> None:
         self.milestones = Counter(milestones)
         self.gamma = gamma
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def _validate(self) -> None:
         bad = [m for m in self.milestones if isinstance(m, bool) or not isinstance(m, int) or m < 0]
@@ -170,9 +197,9 @@ class ExponentialLR(LRScheduler):
 
     _hyperparameters = ("gamma",)
 
-    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def _validate(self) -> None:
         _check_gamma(self)

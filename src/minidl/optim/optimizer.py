@@ -15,8 +15,9 @@ torch.optim: a move re-allocates the parameters, and the optimizer then steps th
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from operator import attrgetter
 from typing import Any
 
 import torch
@@ -24,16 +25,27 @@ import torch
 from minidl.errors import ConfigError, StateDictError
 from minidl.nn.parameter import Parameter
 from minidl.optim.flat import flatten_parameters
-from minidl.optim.flat_state import FlatState
+from minidl.optim.flat_state import FlatState, State
+
+_HAS_GRAD, _TRAINABLE = attrgetter("_has_grad"), attrgetter("requires_grad")
 
 
 class Optimizer:
-    """Base class: subclasses set ``defaults``, extend ``_validate`` and implement ``step()``."""
+    """Base class: subclasses set ``defaults``, extend ``_validate`` and implement ``step(closure=None)``.
+
+    ``elementwise = False`` declares an update rule that is not element-wise (a per-tensor norm, as LARS):
+    the rule then runs once per parameter, never on a flat buffer of several (docs/custom-optimizer.md).
+    """
+
+    elementwise: bool = True
 
     def __init__(self, params: Iterable[Parameter] | Iterable[dict[str, Any]], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
-        self.state: dict[Parameter, dict[str, Any]] = {}
+        self._stepping = False  # True while a step writes state: such writes are not a user's edit
+        self._loads = 0  # how many times load_state_dict ran (schedulers read it)
+        self._state_edited = False
+        self._state = State(self)
         self._flat: list[list[FlatState]] = []  # per param group: its parameters' flat buffers and state
         groups = list(params)
         if not groups:
@@ -58,8 +70,8 @@ class Optimizer:
         full = {**self.defaults, **group, "params": params}
         self._validate(full)
         self.param_groups.append(full)
-        packed = flatten_parameters(params)
-        if sum(len(g.params) for g in packed) == len(params):
+        packed = flatten_parameters(params) if self.elementwise else []
+        if self.elementwise and sum(len(g.params) for g in packed) == len(params):
             self._flat.append([FlatState(g, g.params) for g in packed])
         else:  # a parameter listed twice is stepped twice, as torch.optim does: one by one
             self._flat.append([FlatState(None, params)])
@@ -77,14 +89,32 @@ class Optimizer:
     def _params(self) -> list[Parameter]:
         return [p for group in self.param_groups for p in group["params"]]
 
-    def zero_grad(self) -> None:
+    @property
+    def state(self) -> State:
+        """Per-parameter state by torch.optim's names; editing it (``clear()``, assignments) takes effect."""
+        return self._state
+
+    @state.setter
+    def state(self, value: dict[Parameter, dict[str, Any]]) -> None:
+        self._state = State(self, value)
+        self._state_edited = True
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Every parameter's grad to None (torch's default: the next step skips a parameter without one)."""
         for flats in self._flat:
             for flat in flats:
                 if flat.usable():
                     flat.group.grad.zero_()  # one op for every parameter of the buffer
+                    if set_to_none:
+                        for p in flat.params:
+                            p._storage_zeroed()
                 else:
                     for p in flat.params:
-                        p.grad.zero_()
+                        p.zero_grad(set_to_none)
+
+    def _closure(self, closure: Callable[[], Any] | None) -> Any:
+        """``step(closure)``: the closure re-evaluates the model (forward, zero_grad, backward) and returns the loss."""
+        return None if closure is None else closure()
 
     def _targets(self, index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]]:
         """What the update rule of param group ``index`` runs on: ``(data, grad, state)`` triples.
@@ -92,18 +122,42 @@ class Optimizer:
         One triple per flat buffer while its parameters are packed (``state`` then holds flat tensors,
         which each parameter's ``self.state`` entry sees as views), else one per parameter.
         """
-        for flat in self._flat[index]:
-            if flat.usable():
-                with _normal_tensors(not flat.stepped):  # the step that makes the state
-                    yield flat.group.data, flat.group.grad, flat.tensors
-                flat.publish(self.state)
-            else:
+        if self._state_edited:  # the user edited ``state``: the flat tensors take it over
+            self._adopt()
+        self._stepping = True
+        try:
+            for flat in self._flat[index]:
+                if flat.usable():
+                    ready = sum(map(_HAS_GRAD, flat.params))
+                    if ready == 0:
+                        continue  # no parameter has a gradient: torch skips them all
+                    if ready == len(flat.params) and all(map(_TRAINABLE, flat.params)):
+                        with _normal_tensors(not flat.stepped):  # the step that makes the state
+                            yield flat.group.data, flat.group.grad, flat.tensors
+                        flat.publish(self._state)
+                        continue
+                    flat.active = False  # some skip this step: one by one from now on, on the same state
                 for p in flat.params:
-                    state = self.state.setdefault(p, {})
+                    if not (p._has_grad and p.requires_grad):
+                        continue  # torch skips a parameter whose grad is None; a frozen one never moves
+                    state = self._state[p]
                     with _normal_tensors(not state):
-                        yield p.data, p.grad, state
+                        yield p.data, p._grad, state
+        finally:
+            self._stepping = False
 
-    def step(self) -> None:
+    def _adopt(self) -> None:
+        self._state_edited = False
+        self._stepping = True
+        try:
+            with _normal_tensors(True):
+                for flats in self._flat:
+                    for flat in flats:
+                        flat.adopt(self._state)
+        finally:
+            self._stepping = False
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not implement step")
 
     # -- state_dict ---------------------------------------------------------------------------
@@ -163,10 +217,8 @@ class Optimizer:
         for group in merged:
             self._validate(group)
         self.state = new_state
-        with _normal_tensors(True):
-            for flats in self._flat:
-                for flat in flats:
-                    flat.adopt(new_state)  # into the flat state tensors, or per parameter from now on
+        self._loads += 1
+        self._adopt()  # into the flat state tensors, or per parameter from now on
         for own, group in zip(self.param_groups, merged, strict=True):
             own.update(group)  # in place: whoever holds a group (a scheduler) sees the loaded values
 

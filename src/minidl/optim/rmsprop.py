@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 
 from minidl.errors import ConfigError
 from minidl.nn.parameter import Parameter
+from minidl.optim.implementation import implementation_flags
 from minidl.optim.optimizer import Optimizer
 
 
@@ -31,7 +32,9 @@ class RMSprop(Optimizer):
         momentum: float = 0.0,
         centered: bool = False,
         maximize: bool = False,
+        **implementation: Any,
     ) -> None:
+        implementation_flags(type(self).__name__, implementation)
         defaults = dict(
             lr=lr,
             alpha=alpha,
@@ -50,7 +53,8 @@ class RMSprop(Optimizer):
         if not group["alpha"] >= 0.0:
             raise ConfigError(f"Invalid alpha value: {group['alpha']}")
 
-    def step(self) -> None:
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = self._closure(closure)
         for index, group in enumerate(self.param_groups):
             lr, alpha, eps, weight_decay, momentum = (
                 group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
@@ -78,3 +82,4 @@ class RMSprop(Optimizer):
                     data.add_(b, alpha=-lr)
                 else:
                     data.addcdiv_(g, d, value=-lr)
+        return loss

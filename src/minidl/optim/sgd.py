@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from minidl.errors import ConfigError
 from minidl.nn.parameter import Parameter
+from minidl.optim.implementation import implementation_flags
 from minidl.optim.optimizer import Optimizer
 
 
@@ -29,7 +30,9 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
         maximize: bool = False,
+        **implementation: Any,
     ) -> None:
+        implementation_flags(type(self).__name__, implementation)
         defaults = dict(
             lr=lr,
             momentum=momentum,
@@ -47,19 +50,23 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ConfigError("Nesterov momentum requires a momentum and zero dampening")
 
-    def step(self) -> None:
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = self._closure(closure)
         for index, group in enumerate(self.param_groups):
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             weight_decay, nesterov = group["weight_decay"], group["nesterov"]
+            made = set()  # states whose buffer this step made: a parameter listed twice makes two, as torch
             for data, grad, state in self._targets(index):  # a flat buffer of parameters, or one parameter
                 g = -grad if group["maximize"] else grad
                 if weight_decay != 0:
                     g = g.add(data, alpha=weight_decay)
                 if momentum != 0:
-                    buf = state.get("momentum_buffer")
+                    buf = None if id(state) in made else state.get("momentum_buffer")
                     if buf is None:
                         buf = state["momentum_buffer"] = g.clone()
+                        made.add(id(state))
                     else:
                         buf.mul_(momentum).add_(g, alpha=1 - dampening)
                     g = g.add(buf, alpha=momentum) if nesterov else buf
                 data.add_(g, alpha=-lr)
+        return loss

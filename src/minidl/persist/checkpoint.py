@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from minidl.checks import is_int
 from minidl.errors import CheckpointError
 from minidl.persist.durable import atomic_write_bytes
 from minidl.persist.safetensors_file import load_tensors, parse_safetensors, read_regular_file
@@ -181,5 +182,5 @@ def _check_optimizer(state: Any) -> None:
     for group in groups if isinstance(groups, list) else [None]:
         if not isinstance(group, dict) or not isinstance(group.get("params"), list):
             raise Malformed("optimizer 'param_groups' must be a list of dicts with a 'params' list")
-        if not all(isinstance(i, int) and not isinstance(i, bool) for i in group["params"]):
+        if not all(is_int(i) for i in group["params"]):
             raise Malformed("optimizer 'params' must list parameter indices")

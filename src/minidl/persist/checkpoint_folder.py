@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from minidl.checks import is_int
 from minidl.errors import CheckpointError, ConfigError
 from minidl.persist.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minidl.persist.durable import remove_temp_files
@@ -40,7 +41,7 @@ class CheckpointManager:
     """``CheckpointManager(run_dir, keep=3)``: ``save(epoch, ...)`` then keep the newest ``keep`` files."""
 
     def __init__(self, run_dir: str | os.PathLike[str], keep: int | None = None) -> None:
-        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        if keep is not None and (not is_int(keep) or keep < 1):
             raise ConfigError(f"keep must be a positive number of checkpoints, got {keep!r}")
         self.folder = Path(run_dir) / "checkpoints"
         self.keep = keep

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from minidl.checks import is_int
 from minidl.errors import CheckpointError
 
 MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
@@ -136,7 +137,7 @@ def _check_entry(name: str, entry: Any, fail) -> tuple[int, int]:
 
 
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return is_int(value) and value >= 0
 
 
 def load_tensors(data: bytes, path: Path, what: str = "checkpoint") -> dict[str, torch.Tensor]:

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from minidl.checks import is_int
+
 TAGS = ("__tensor__", "__tuple__", "__int_keys__")
 
 
@@ -39,7 +41,7 @@ def encode_tree(value: Any, key: str, tensors: dict[str, torch.Tensor]) -> Any:
         items = [encode_tree(v, f"{key}/{i}", tensors) for i, v in enumerate(value)]
         return {"__tuple__": items} if isinstance(value, tuple) else items
     if isinstance(value, Mapping):
-        if value and all(isinstance(k, int) and not isinstance(k, bool) for k in value):
+        if value and all(is_int(k) for k in value):
             return {"__int_keys__": {str(k): encode_tree(v, f"{key}/{k}", tensors) for k, v in value.items()}}
         if not all(isinstance(k, str) for k in value):
             raise TypeError(f"checkpoint: {key}: dict keys must be all str or all int, got {list(value)!r:.80}")

@@ -1,10 +1,11 @@
-"""Checkpointer: when and how a training run saves itself to ``RUN_DIR/checkpoints``.
+"""Checkpointer: the callback that saves a training run to ``RUN_DIR/checkpoints`` as it goes.
 
-``Trainer.checkpointer = Checkpointer(run_dir, every=1, keep=3, metadata={"config": config})``: the trainer
-saves after every ``every``-th epoch, after the last epoch, and at the step where a signal stopped it. A
-checkpoint holds ``capture_state``'s tensors and progress plus the run's history (so figures and summaries
-of a resumed run cover every epoch), ``every`` and ``keep`` (so ``--resume`` goes on saving the same way),
-and the caller's ``metadata`` (the config, the data seed).
+``Checkpointer(run_dir, every=1, keep=3, metadata={"config": config})`` saves after every ``every``-th epoch,
+after the last epoch, and where training stopped early (a signal, ``stop_training``), mid-epoch included.
+A checkpoint holds ``capture_state``'s tensors, progress and callback states plus the run's history (so
+figures and summaries of a resumed run cover every epoch), ``every`` and ``keep`` (so ``--resume`` goes on
+saving the same way), and the caller's ``metadata`` (the config, the data seed). Put it after the callbacks
+that write logs: metrics.csv then has an epoch's row before the checkpoint of that epoch exists.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from minidl.checks import is_int
 from minidl.errors import ConfigError
 from minidl.persist.checkpoint import Checkpoint
 from minidl.persist.checkpoint_folder import CheckpointManager
+from minidl.train.callbacks import Callback
+from minidl.train.state import capture_state
 
 if TYPE_CHECKING:
+    from minidl.train.evaluation import EpochResult
     from minidl.train.trainer import Trainer
 
 
-class Checkpointer:
-    """Saves every ``every`` epochs (0: only after the last and when interrupted), keeping the newest ``keep``."""
+class Checkpointer(Callback):
+    """Saves every ``every`` epochs (0: only after the last and when stopped), keeping the newest ``keep``."""
 
     def __init__(
         self,
@@ -32,17 +37,45 @@ class Checkpointer:
         every: int = 1,
         keep: int | None = 3,
         metadata: dict[str, Any] | None = None,
+        last: Path | None = None,
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        if not is_int(every) or every < 0:
             raise ConfigError(f"checkpoint_every must be an integer >= 0, got {every!r}")
         self.manager = CheckpointManager(run_dir, keep)
         self.every = every
         self.metadata = dict(metadata or {})
-        self.last: Path | None = None  # the newest checkpoint of this run: the last good state
+        self.last = last  # the newest checkpoint of this run (a resumed run's: the one it resumed from)
+        self.trainer: Trainer | None = None
+        self._saved_at: tuple[int, int] | None = None  # (global step, epochs done) of the last save
 
-    def due(self, epoch: int, epochs: int) -> bool:
+    def due(self, epoch: int, epochs: int | None) -> bool:
         """Whether the end of ``epoch`` (of ``epochs``) gets a checkpoint."""
         return epoch == epochs or (self.every > 0 and epoch % self.every == 0)
+
+    def on_fit_begin(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        trainer.last_checkpoint = self.last
+
+    def on_epoch_end(self, result: EpochResult) -> None:
+        if self.trainer.stop_training or self.due(result.epoch, self.trainer.loop.epochs):
+            self.save_now()
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        loop = trainer.loop
+        if trainer.stop_training and self._saved_at != (loop.global_step, loop.epochs_done):
+            self.save_now()
+
+    def save_now(self) -> Path:
+        """Save where the loop stands now: after an epoch, or after ``loop.step`` steps of one."""
+        trainer = self.trainer
+        loop = trainer.loop
+        if loop.in_epoch:
+            state = capture_state(trainer, loop.epoch, loop.step, loop.loss_sum, loop.loader_state)
+        else:
+            state = capture_state(trainer, loop.epochs_done, None, None, loop.loader.generator.get_state())
+        path = self.save(trainer, state)
+        self._saved_at = (loop.global_step, loop.epochs_done)
+        return path
 
     def save(self, trainer: Trainer, state: Checkpoint) -> Path:
         """Write ``state`` (from ``capture_state``) with the run's history and settings; return its path."""
@@ -53,7 +86,7 @@ class Checkpointer:
             "checkpoint_every": self.every,
             "keep": self.manager.keep,
         }
-        self.last = self.manager.save(
+        self.last = trainer.last_checkpoint = self.manager.save(
             state.metadata["epoch"],
             step=state.metadata["step"],
             model_state=state.model_state,

@@ -1,16 +1,18 @@
 """The divergence guard: a non-finite loss or gradient stops training, naming the epoch, the step and the layer.
 
-The hot loop pays nothing for it. At the end of each epoch (and before a mid-epoch checkpoint) the trainer
-checks the epoch's loss sum, which it reads anyway, and the weights, once: a non-finite gradient always
-leaves a non-finite weight behind (``θ − lr·nan`` is nan), so both together catch every bad step. Only
-then does the trainer replay the epoch from its in-memory snapshot, exactly as it ran (resume is bit for
-bit), checking each step, to find the first bad step and the first layer with a non-finite gradient. No
-checkpoint is written after the bad step, so the last one on disk is good.
+The hot loop pays nothing for it. ``DivergenceGuard`` keeps the state each epoch starts from (a copy in
+memory) and checks once per epoch, when the steps are done: the epoch's loss, which the loop reads anyway,
+and the weights. A non-finite gradient always leaves a non-finite weight behind (``θ − lr·nan`` is nan), so
+both together catch every bad step. Only then does it replay the epoch from its copy, exactly as it ran
+(resume is bit for bit), checking each step, to find the first bad step and the first layer with a
+non-finite gradient. It runs before the epoch is measured or saved, and before a checkpoint of a training
+stopped mid-epoch is written, so the last checkpoint on disk is good.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +24,8 @@ from minidl.errors import MinidlError
 from minidl.nn.module import Module
 from minidl.persist.checkpoint import Checkpoint
 from minidl.persist.rng import module_generators, restore_rng_states
-from minidl.train.state import LOADER, restore_state
+from minidl.train.callbacks import Callback
+from minidl.train.state import LOADER, capture_state, restore_state
 
 if TYPE_CHECKING:
     from minidl.train.trainer import Trainer
@@ -50,6 +53,40 @@ class DivergenceError(MinidlError):
         super().__init__(f"training diverged {where}; stopped, {kept}")
 
 
+class DivergenceGuard(Callback):
+    """Raises ``DivergenceError`` when an epoch (or a training stopped mid-epoch) ends non-finite.
+
+    The trainer puts it first among its callbacks. On divergence the model, optimizer and scheduler are
+    left as the bad epoch started.
+    """
+
+    def __init__(self) -> None:
+        self.trainer: Trainer | None = None
+        self.snapshot: Checkpoint | None = None  # the state the epoch in progress started from
+
+    def on_fit_begin(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def on_epoch_begin(self, epoch: int, steps: int) -> None:
+        loop = self.trainer.loop
+        self.snapshot = capture_state(self.trainer, epoch, loop.step, loop.loss_sum, loop.loader_state)
+
+    def on_epoch_trained(self, epoch: int, loss: float) -> None:
+        if not math.isfinite(loss) or not all_finite(p.data for p in self.trainer.model.parameters()):
+            raise self.diverged()
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        loop = trainer.loop
+        if loop.in_epoch and not all_finite([loop.loss_sum, *(p.data for p in trainer.model.parameters())]):
+            raise self.diverged()
+
+    def diverged(self) -> DivergenceError:
+        """Find the bad step by replaying the epoch from the snapshot (which the trainer is left at)."""
+        trainer, snapshot, steps = self.trainer, self.snapshot, self.trainer.loop.steps_per_epoch
+        step, loss, layer = locate(trainer, trainer.loop.loader, snapshot)
+        return DivergenceError(snapshot.metadata["epoch"], step, steps, loss, layer, trainer.last_checkpoint)
+
+
 def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
     """True if every element of every tensor is finite (one host sync for all of them)."""
     checks = [torch.isfinite(t).all() for t in tensors]
@@ -73,7 +110,7 @@ def locate(trainer: Trainer, loader: DataLoader, snapshot: Checkpoint) -> tuple[
     restore_rng_states(start.rng_states, {LOADER: loader.generator, **module_generators(trainer.model)})
     trainer.model.train()
     for step, (xb, tb) in itertools.islice(enumerate(loader, 1), start.step, None):
-        value, _ = trainer._train_step(xb, tb)
+        value, _ = trainer.train_step(xb, tb)
         layer = first_nonfinite_grad(trainer.model)
         if layer is not None or not bool(torch.isfinite(value).all()):
             found = (step, float(value), layer)

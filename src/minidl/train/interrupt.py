@@ -1,10 +1,10 @@
-"""Stopping cleanly on Ctrl-C (SIGINT) or SIGTERM: the signal sets a flag, the trainer stops at a step boundary.
+"""Stopping cleanly on Ctrl-C (SIGINT) or SIGTERM: the signal sets ``trainer.stop_training``; the loop stops at
+the next step boundary, a checkpointing callback saves there, and ``StopOnSignal`` raises ``TrainingInterrupted``.
 
-``with stop_on_signals(trainer.interrupt): trainer.fit(...)``: the handler only records the signal; after
-the step in progress, the trainer writes a checkpoint (if it has a ``Checkpointer``) and raises
-``TrainingInterrupted``, whose ``exit_code`` is the shell's 128 + signal (130 for SIGINT, 143 for SIGTERM).
-A second signal raises ``KeyboardInterrupt`` at once (a checkpoint being written stays whole: writes are
-atomic). The previous handlers come back when the block ends.
+``stop = StopOnSignal(); with stop_on_signals(stop): trainer.fit(..., callbacks=[..., checkpointer, stop])``:
+the handler only records the signal. ``TrainingInterrupted.exit_code`` is the shell's 128 + signal (130 for
+SIGINT, 143 for SIGTERM). A second signal raises ``KeyboardInterrupt`` at once (a checkpoint being written
+stays whole: writes are atomic). The previous handlers come back when the block ends.
 """
 
 from __future__ import annotations
@@ -14,17 +14,15 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from minidl.errors import MinidlError
+from minidl.train.callbacks import Callback
+
+if TYPE_CHECKING:
+    from minidl.train.trainer import Trainer
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class StopRequest:
-    """``signum`` is 0 until a signal asks training to stop; the trainer reads it once per step."""
-
-    def __init__(self) -> None:
-        self.signum = 0
 
 
 class TrainingInterrupted(MinidlError):
@@ -38,24 +36,52 @@ class TrainingInterrupted(MinidlError):
         super().__init__(f"interrupted by {signal.Signals(signum).name} {where}; {saved}")
 
 
+class StopOnSignal(Callback):
+    """``request(signum)`` stops training at the next step boundary; at the end it raises ``TrainingInterrupted``.
+
+    Put it last among the callbacks, after the checkpointing one, whose checkpoint it names.
+    """
+
+    def __init__(self) -> None:
+        self.signum = 0  # 0 until a signal asks training to stop
+        self.trainer: Trainer | None = None
+
+    def request(self, signum: int) -> None:
+        self.signum = signum
+        if self.trainer is not None:
+            self.trainer.stop_training = True
+
+    def on_fit_begin(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        if self.signum:
+            trainer.stop_training = True
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if not self.signum:
+            return
+        loop = trainer.loop
+        epoch, step = (loop.epoch, loop.step) if loop.in_epoch else (loop.epochs_done, None)
+        raise TrainingInterrupted(self.signum, epoch, step, loop.steps_per_epoch, trainer.last_checkpoint)
+
+
 @contextlib.contextmanager
-def stop_on_signals(request: StopRequest) -> Iterator[StopRequest]:
-    """Within the block, SIGINT and SIGTERM set ``request.signum`` instead of stopping the process.
+def stop_on_signals(stop: StopOnSignal) -> Iterator[StopOnSignal]:
+    """Within the block, SIGINT and SIGTERM call ``stop.request`` instead of stopping the process.
 
     Only the main thread can install handlers: elsewhere the block changes nothing.
     """
     if threading.current_thread() is not threading.main_thread():
-        yield request
+        yield stop
         return
 
     def handler(signum: int, frame: object) -> None:
-        if request.signum:  # asked twice: stop now
+        if stop.signum:  # asked twice: stop now
             raise KeyboardInterrupt
-        request.signum = signum
+        stop.request(signum)
 
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
     try:
-        yield request
+        yield stop
     finally:
         for s, old in previous.items():
             signal.signal(s, old)

@@ -1,8 +1,8 @@
 """A trainer's whole state as a ``Checkpoint``, and back: what exact resume needs, and nothing else.
 
 ``capture_state(trainer, epoch, step, loss_sum, loader_state)`` takes the model's and the optimizer's
-state, the scheduler's, the RNG states (torch's global one, the data loader's, the layers' own generators)
-and where training stands::
+state, the scheduler's, the RNG states (torch's global one, the data loader's, the layers' own generators),
+the state of the callbacks that have one (``metadata["callbacks"]``) and where training stands::
 
     metadata = {"epoch": 3, "step": None}                    # epoch 3 is done: resume at epoch 4
     metadata = {"epoch": 4, "step": 37, "loss_sum": tensor}  # 37 batches of epoch 4 are done
@@ -10,20 +10,24 @@ and where training stands::
 Mid-epoch, ``rng/loader`` is the loader's state from *before* the epoch's permutation: resuming draws
 the same permutation again and skips the 37 batches without computing them, and ``loss_sum`` (the
 weighted sum of their losses) continues the epoch's loss exactly. ``restore_state`` loads all of it
-into a freshly built trainer and returns the ``FitStart`` that ``Trainer.fit(start=...)`` continues from.
+into a freshly built trainer and returns the ``FitStart`` that ``Trainer.fit(start=...)`` continues from
+(``Trainer.resume``, which also loads the callbacks' states).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from minidl.checks import is_int
 from minidl.errors import CheckpointError
 from minidl.persist.checkpoint import Checkpoint
 from minidl.persist.rng import CUDA, GLOBAL, capture_rng_states, module_generators
+from minidl.train.evaluation import EpochResult
 
 if TYPE_CHECKING:
     from minidl.train.trainer import Trainer
@@ -42,6 +46,7 @@ class FitStart:
     step: int = 0
     loss_sum: torch.Tensor | None = None
     rng_states: dict[str, torch.Tensor] = field(default_factory=dict)
+    callback_states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def epochs_done(self) -> int:
@@ -64,6 +69,9 @@ def capture_state(
     metadata: dict[str, Any] = {"epoch": epoch, "step": step}
     if step is not None:
         metadata["loss_sum"] = loss_sum.detach().clone()
+    callbacks = trainer.callback_states()
+    if callbacks:
+        metadata["callbacks"] = copy.deepcopy(callbacks)  # their tensors too: training goes on
     return Checkpoint(
         model_state={name: t.detach().clone() for name, t in trainer.model.state_dict().items()},
         optimizer_state=trainer.optimizer.state_dict(),
@@ -77,15 +85,18 @@ def fit_start(checkpoint: Checkpoint) -> FitStart:
     """Where the run continues after ``checkpoint``; malformed progress metadata is a ``CheckpointError``."""
     meta = checkpoint.metadata
     epoch, step = meta.get("epoch"), meta.get("step")
-    mid_epoch_ok = step is None or (_is_int(step) and step >= 0 and _is_int(epoch) and epoch >= 1)
-    if not _is_int(epoch) or epoch < 0 or not mid_epoch_ok:
+    mid_epoch_ok = step is None or (is_int(step) and step >= 0 and is_int(epoch) and epoch >= 1)
+    if not is_int(epoch) or epoch < 0 or not mid_epoch_ok:
         raise CheckpointError(f"invalid training progress: epoch {epoch!r:.40}, step {step!r:.40}")
+    callbacks = meta.get("callbacks", {})
+    if not isinstance(callbacks, dict) or not all(isinstance(v, dict) for v in callbacks.values()):
+        raise CheckpointError("its callback states are not a mapping of names to states")
     if step is None:
-        return FitStart(epoch + 1, 0, None, dict(checkpoint.rng_states))
+        return FitStart(epoch + 1, 0, None, dict(checkpoint.rng_states), callbacks)
     loss_sum = meta.get("loss_sum")
     if not isinstance(loss_sum, torch.Tensor) or loss_sum.dim() != 0 or not loss_sum.is_floating_point():
         raise CheckpointError("a mid-epoch checkpoint needs the epoch's loss sum as a 0-d float tensor")
-    return FitStart(epoch, step, loss_sum, dict(checkpoint.rng_states))
+    return FitStart(epoch, step, loss_sum, dict(checkpoint.rng_states), callbacks)
 
 
 def restore_state(trainer: Trainer, checkpoint: Checkpoint) -> FitStart:
@@ -125,10 +136,6 @@ def restore_state(trainer: Trainer, checkpoint: Checkpoint) -> FitStart:
     return start
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _check_rng(states: dict[str, torch.Tensor], generators: dict[str, torch.Generator]) -> None:
     """The names of the checkpoint's RNG states match this run's, and each CPU state is a valid one."""
     expected = {GLOBAL, LOADER, *generators}
@@ -145,7 +152,6 @@ def _check_rng(states: dict[str, torch.Tensor], generators: dict[str, torch.Gene
 
 
 def _history(metadata: dict[str, Any], start: FitStart) -> list:
-    from minidl.train.trainer import EpochResult
 
     records = metadata["history"]
     names = {f.name for f in dataclasses.fields(EpochResult)}
