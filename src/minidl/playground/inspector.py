@@ -62,7 +62,9 @@ def inspect(session: Session, index: int) -> dict[str, Any]:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        # torch's grad mode on: an eval-mode forward records for its backward only then (no tensor here
+        # requires grad, so torch builds no graph); nothing may be inside minidl.no_grad() either
+        with torch.enable_grad():
             values = [x]
             for module in model:
                 values.append(module(values[-1]))

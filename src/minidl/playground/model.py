@@ -20,9 +20,9 @@ from minidl.experiment.experiment import Experiment
 from minidl.nn.batchnorm import BatchNorm1d
 from minidl.nn.container import Sequential
 from minidl.nn.linear import Linear
-from minidl.playground._trainer import Trainer  # STAND-IN until minidl.train.Trainer has start/run
 from minidl.playground.data import features, to_csv
 from minidl.playground.setup import Setup
+from minidl.train import Trainer
 
 SCHEDULER_ARGS = {"step": {"step_size": 10, "gamma": 0.5}, "exponential": {"gamma": 0.98}, "cosine": {"T_max": 100}}
 DATA_FILE = "data.csv"
