@@ -58,7 +58,30 @@ def inspect(session: Session, index: int) -> dict[str, Any]:
     split = experiment.data.train if in_train else experiment.data.test
     x, y = experiment.split("train" if in_train else "test")  # what the trainer reads (inputs, targets)
     x, label = x[row : row + 1], y[row : row + 1]
-    task = built.trainer.task
+    values, grads, target, loss = _passes(model, loss_fn, built.trainer.task, x, label)
+    layers = _layers(model, values, grads, _updates(built, list(model.parameters())))
+    loss_kind = type(loss_fn).__name__
+    return {
+        "index": index,
+        "split": "train" if in_train else "test",
+        "raw": session.points[index].tolist(),
+        "features": _list(split[0][row : row + 1]),
+        "input": _list(x),
+        "target": _list(target),
+        "loss": float(loss),
+        "loss_kind": loss_kind,
+        "loss_forward": FORMULAS.get(loss_kind, ("", ""))[0],
+        "loss_backward": FORMULAS.get(loss_kind, ("", ""))[1],
+        "grad_loss": _list(grads[-1]),
+        "layers": layers,
+        "step": built.trainer.loop.global_step,
+        "optimizer": f"{type(built.optimizer).__name__}(lr={built.optimizer.param_groups[0]['lr']:g})",
+    }
+
+
+def _passes(model: Any, loss_fn: Any, task: Any, x: torch.Tensor, label: torch.Tensor) -> tuple:
+    """One sample forward (module by module, in eval mode) and backward: the values, dL/d(each value), the
+    target and the loss; the parameters' ``.grad`` then hold this sample's gradient alone."""
     was_training = model.training
     model.eval()
     try:
@@ -74,11 +97,13 @@ def inspect(session: Session, index: int) -> dict[str, Any]:
             grads = [loss_fn.backward()]
             for module in reversed(list(model)):
                 grads.append(module.backward(grads[-1]))
-            grads.reverse()  # grads[k] = dL/d values[k]
-            params = list(model.parameters())
-            updates = _updates(built, params)
     finally:
         model.train(was_training)
+    return values, grads[::-1], target, loss  # grads[k] = dL/d values[k]
+
+
+def _layers(model: Any, values: list, grads: list, updates: list[torch.Tensor]) -> list[dict[str, Any]]:
+    """Per module: its formulas, input, output, the gradients through it, its parameters' numbers."""
     layers, k = [], 0
     for i, module in enumerate(model):
         name = type(module).__name__
@@ -98,23 +123,7 @@ def inspect(session: Session, index: int) -> dict[str, Any]:
             entry["params"][pname] = {"value": p.data.tolist(), "grad": p.grad.tolist(), "update": updates[k].tolist()}
             k += 1
         layers.append(entry)
-    loss_kind = type(loss_fn).__name__
-    return {
-        "index": index,
-        "split": "train" if in_train else "test",
-        "raw": session.points[index].tolist(),
-        "features": _list(split[0][row : row + 1]),
-        "input": _list(x),
-        "target": _list(target),
-        "loss": float(loss),
-        "loss_kind": loss_kind,
-        "loss_forward": FORMULAS.get(loss_kind, ("", ""))[0],
-        "loss_backward": FORMULAS.get(loss_kind, ("", ""))[1],
-        "grad_loss": _list(grads[-1]),
-        "layers": layers,
-        "step": built.trainer.loop.global_step,
-        "optimizer": f"{type(built.optimizer).__name__}(lr={built.optimizer.param_groups[0]['lr']:g})",
-    }
+    return layers
 
 
 def _updates(built: Any, params: list[Parameter]) -> list[torch.Tensor]:

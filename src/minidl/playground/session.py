@@ -20,13 +20,11 @@ from typing import Any
 import torch
 
 from minidl.errors import MinidlError
-from minidl.playground.data import GENERATORS, RADIUS
 from minidl.playground.model import Built, build_session_model
+from minidl.playground.owndata import session_data
 from minidl.playground.render import net_message, render_frame
-from minidl.playground.setup import LIVE, MAX_POINTS, Setup, SetupError
+from minidl.playground.setup import LIVE, Setup, SetupError
 from minidl.playground.stepping import advance
-
-MAX_CLASSES = 6
 
 LOCK = threading.RLock()
 FPS = 30  # frames per second at most while playing
@@ -57,21 +55,9 @@ class Session:
         self.thread.start()
 
     # -- data and model ---------------------------------------------------------------------------
-    def data(self, setup: Setup) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """Raw points, targets and the half-width of the plane they lie in."""
-        if setup.dataset != "custom":
-            x, y = GENERATORS[setup.dataset](setup.points, setup.noise, setup.dseed)
-            return x, y, RADIUS
-        if len(self.custom) < 4:
-            raise SetupError("own data: add at least 4 points (click the output plane) or upload a CSV file")
-        raw = torch.tensor(self.custom, dtype=torch.float64)
-        y = raw[:, 2] if setup.regression else raw[:, 2].long()
-        extent = max(RADIUS, math.ceil(float(raw[:, :2].abs().max()) * 1.1))
-        return raw[:, :2], y, extent
-
     def rebuild(self, setup: Setup) -> None:
         """Build ``setup`` from scratch (new data, weights and optimizer); on error keep the old one."""
-        x, y, extent = self.data(setup)
+        x, y, extent = session_data(self, setup)
         with LOCK:
             try:
                 built = build_session_model(setup, x, y, self.folder)
@@ -201,46 +187,6 @@ class Session:
             bool(torch.isfinite(p.data).all()) for p in built.model.parameters()
         ):
             self._stop("training diverged (a weight or gradient is not finite): lower the learning rate and reset")
-
-    # -- own data -----------------------------------------------------------------------------------
-    def add_point(self, x: float, y: float, label: float) -> Setup:
-        """Add a point (class ``label``, or a target value for regression) and rebuild on the own data.
-
-        The first click on a generated data set starts the own data from its points (as ConvNetJS)."""
-        setup = self.built.setup
-        if not setup.regression and not (label == int(label) and 0 <= label < MAX_CLASSES):
-            raise SetupError(f"points: class must be an integer from 0 to {MAX_CLASSES - 1}, got {label!r}")
-        if setup.dataset != "custom":
-            self.custom = [
-                (float(a), float(b), float(t))
-                for (a, b), t in zip(self.points.tolist(), self.targets.tolist(), strict=True)
-            ]
-            self.class_names = []
-        if len(self.custom) >= MAX_POINTS:
-            raise SetupError(f"points: the own data holds at most {MAX_POINTS} points")
-        self.custom.append((x, y, label))
-        if len(self.custom) < 4:
-            return setup
-        self.rebuild(Setup.parse({"dataset": "custom"}, setup))
-        return self.built.setup
-
-    def clear_points(self) -> Setup:
-        """Empty the own data (the network keeps training on the last data until 4 points are added)."""
-        self.custom, self.class_names = [], []
-        return self.built.setup
-
-    def upload(self, raw: bytes, reader: Callable[[bytes, Path], tuple[list, list[str], bool]]) -> Setup:
-        points, names, regression = reader(raw, self.folder)
-        problem = "regression" if regression else "classification"
-        setup = Setup.parse({"dataset": "custom", "problem": problem}, self.built.setup)
-        old = self.custom, self.class_names
-        self.custom, self.class_names = points, names
-        try:
-            self.rebuild(setup)
-        except SetupError:
-            self.custom, self.class_names = old
-            raise
-        return self.built.setup
 
     def edit_weight(self, layer: int, row: int, col: int, value: float) -> None:
         """Set one weight (``col`` = -1: the bias) of the ``layer``-th Linear."""
