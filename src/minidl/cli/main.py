@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 from minidl import __version__
 from minidl.cli import evaluate, playground, predict, summary, train
@@ -25,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():  # a DataWarning is one line, as errors are
+            warnings.showwarning = lambda message, category, *_, **__: print(
+                f"minidl {args.command}: warning: {message}", file=sys.stderr
+            )
+            return args.run(args)
     except KeyboardInterrupt:
         print("minidl: interrupted", file=sys.stderr)
         return 130
