@@ -6,7 +6,7 @@ import sys
 import warnings
 
 from minidl import __version__
-from minidl.cli import evaluate, predict, summary, train
+from minidl.cli import evaluate, playground, predict, summary, train
 from minidl.cli.args import Parser
 from minidl.errors import MinidlError
 from minidl.limits import clip_line
@@ -17,7 +17,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"minidl {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for command in (train, evaluate, predict, summary):
+    for command in (train, evaluate, predict, summary, playground):
         command.add_parser(subparsers)
     return parser
 
