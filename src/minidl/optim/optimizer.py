@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from minidl.errors import ConfigError, StateDictError
-from minidl.nn.parameter import Parameter
+from minidl.nn.parameter import Parameter, storage_zeroed
 from minidl.optim.flat import flatten_parameters
 from minidl.optim.flat_state import FlatState, State
 
@@ -106,8 +106,7 @@ class Optimizer:
                 if flat.usable():
                     flat.group.grad.zero_()  # one op for every parameter of the buffer
                     if set_to_none:
-                        for p in flat.params:
-                            p._storage_zeroed()
+                        storage_zeroed(flat.params)
                 else:
                     for p in flat.params:
                         p.zero_grad(set_to_none)
@@ -132,8 +131,11 @@ class Optimizer:
                     if ready == 0:
                         continue  # no parameter has a gradient: torch skips them all
                     if ready == len(flat.params) and all(map(_TRAINABLE, flat.params)):
-                        with _normal_tensors(not flat.stepped):  # the step that makes the state
+                        if flat.stepped:  # the common step: no context manager to enter (~0.4 µs)
                             yield flat.group.data, flat.group.grad, flat.tensors
+                        else:
+                            with _normal_tensors(True):  # the step that makes the state
+                                yield flat.group.data, flat.group.grad, flat.tensors
                         flat.publish(self._state)
                         continue
                     flat.active = False  # some skip this step: one by one from now on, on the same state
