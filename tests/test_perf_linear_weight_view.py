@@ -45,3 +45,17 @@ def test_a_deep_copy_trains_its_own_weight():
     assert torch.equal(twin(x), _expected(twin, x))
     assert torch.equal(layer(x), _expected(layer, x))
     assert not torch.equal(layer(x), twin(x))
+
+
+def test_the_kept_ones_follow_batch_size_dtype_and_device_changes():
+    torch.manual_seed(0)
+    layer = nn.Linear(3, 2)
+    f32, f64 = torch.float32, torch.float64
+    for n, dtype in [(4, f32), (3, f32), (1, f32), (4, f32), (3, f64)]:
+        layer.to(dtype)
+        layer.zero_grad(set_to_none=True)
+        x, g = torch.randn(n, 3, dtype=dtype), torch.randn(n, 2, dtype=dtype)
+        layer(x)
+        layer.backward(g)
+        assert torch.allclose(layer.bias.grad, g.sum(0), rtol=1e-6, atol=1e-6)
+        assert layer._ones.shape == (n,) and layer._ones.dtype == dtype
