@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.utils._pytree as pytree
 from torch import Tensor
 
 
@@ -47,9 +48,13 @@ def trace_step(model, loss_fn, optimizer, x: Tensor, t: Tensor) -> Callable:
 
     with torch.inference_mode(False):
         traced = make_fx(step)([p.data.clone() for p in parameters], x.clone(), t.clone())
-    frozen = [node.target for node in traced.graph.nodes if node.op == "get_attr"]
-    if frozen:  # a tensor the trace could not follow, baked in with its value at tracing time
-        raise NotCapturable(f"the trace froze tensor(s) {frozen} into the graph as constants")
+    # an output that is a constant of the graph is a tensor the trace lost track of, baked in with its value
+    # at tracing time (kept inputs of ops, as a loss's 0-dim 2/N or Linear's ones, are constants by design:
+    # the graph is specialised to the batch shape it was traced with, as the Python numbers it records)
+    (outputs,) = [node.args[0] for node in traced.graph.nodes if node.op == "output"]
+    frozen = [leaf.target for leaf in pytree.tree_leaves(outputs) if getattr(leaf, "op", None) == "get_attr"]
+    if frozen:
+        raise NotCapturable(f"the trace froze output tensor(s) {frozen} into the graph as constants")
     return traced
 
 

@@ -1,4 +1,4 @@
-"""The compiled prototype (benchmarks/compiled_proto.py) refuses a trace that froze a tensor as a constant."""
+"""The compiled prototype (benchmarks/compiled_proto.py) refuses a trace that froze an output as a constant."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def test_a_loss_make_fx_cannot_follow_is_refused_not_baked_in(loss_fn, frozen):
     model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
     optimizer = optim.SGD(model.parameters(), lr=0.1)
     x, t = torch.randn(4, 2), torch.randn(4, 1)
+    loss_fn(model(x), t)  # one eager step first: the loss's kept numbers and Linear's ones exist at tracing
+    model.backward(loss_fn.backward())
     if frozen:
         with pytest.raises(compiled_proto.NotCapturable, match="froze"):
             compiled_proto.trace_step(model, loss_fn, optimizer, x, t)
