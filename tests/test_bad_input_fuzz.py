@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minidl.cli.evaluate import csv_examples
-from minidl.data.csv import features_tensor, load_csv, locate_columns, read_table
+from minidl.data.csv import features_tensor, load_csv, read_table
+from minidl.data.model_columns import locate_columns
 from minidl.errors import MinidlError
 from minidl.experiment.config import load_file, resolve
 from minidl.experiment.experiment import Experiment

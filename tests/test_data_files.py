@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from minidl.cli.main import main
-from minidl.data.csv import DataWarning, load_csv, locate_columns, read_table
+from minidl.data.csv import DataWarning, load_csv, read_table
+from minidl.data.model_columns import locate_columns
 from minidl.errors import DataError
 
 
@@ -192,3 +193,15 @@ def test_locate_columns_without_header_takes_the_target_index(tmp_path):
     assert locate_columns(table, ["0", "2"], None, with_target=True) == ([0, 1], 2)
     with pytest.raises(DataError, match="the model needs 2 feature"):
         locate_columns(table, ["0", "2"], None)
+
+
+def test_the_cli_prints_a_data_warning_as_one_line(tmp_path, capsys):
+    rows = [[str(i), *row] for i, row in enumerate(_rows(40))]
+    path = _write(tmp_path / "d.csv", ["", "a", "b", "c", "label"], rows)
+    argv = ["train", "--dataset", str(path), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]
+    assert main([*argv, "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    assert err == (
+        f"minidl train: warning: {path}: the first column has no name (a pandas index?); it is read as a feature. "
+        "Pass --index-col to skip it\n"
+    )

@@ -12,7 +12,7 @@ from safetensors import safe_open
 
 from minidl.cli.main import main
 from minidl.data.source import load_data
-from minidl.data.target_scaler import TargetScaler
+from minidl.data.target_scaler import TARGET_STD, TargetScaler
 from minidl.errors import CheckpointError
 from minidl.experiment.saved_model import SavedModel
 
@@ -80,8 +80,6 @@ def test_standardised_targets_learn_a_large_target_and_predict_in_its_units(tmp_
 
 
 def test_a_crafted_target_std_is_refused(tmp_path):
-    from minidl.experiment.saved_model import TARGET_STD
-
     data = _regression_csv(tmp_path / "r.csv", n=40)
     assert main(["train", "--dataset", str(data), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 0
     saved = SavedModel.load(tmp_path / "run" / "model.safetensors")

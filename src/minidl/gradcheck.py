@@ -138,26 +138,31 @@ def _check(module, inputs, params, frozen: _Frozen, eps, atol, rtol, seed) -> bo
         if p.requires_grad
     ]
     for place, tensor, analytical in checks:
-        if not isinstance(analytical, torch.Tensor) or analytical.shape != tensor.shape:
-            got = tuple(analytical.shape) if isinstance(analytical, torch.Tensor) else type(analytical).__name__
-            raise GradientCheckError(
-                f"{where}: {place}: analytical gradient has shape {got}, expected {tuple(tensor.shape)}"
-            )
-        numerical = torch.zeros(tensor.shape, dtype=torch.float64)
-        for index in _indices(tensor.shape):
-            original = tensor[index].item()
-            tensor[index] = original + eps
-            plus = scalar()
-            tensor[index] = original - eps
-            minus = scalar()
-            tensor[index] = original
-            numerical[index] = (plus - minus) / (2 * eps)
-        analytical = analytical.detach().to(device="cpu", dtype=torch.float64)
-        bad = ~torch.isclose(analytical, numerical, rtol=rtol, atol=atol)
-        if bad.any():
-            index = _first_bad(bad)
-            raise GradientCheckError(
-                f"{where}: {place} disagrees at index {index}: numerical {numerical[index].item():.10g}, "
-                f"analytical {analytical[index].item():.10g} ({int(bad.sum())} of {bad.numel()} elements differ)"
-            )
+        _compare(f"{where}: {place}", tensor, analytical, scalar, eps, atol, rtol)
     return True
+
+
+def _compare(
+    where: str, tensor: torch.Tensor, analytical: object, scalar, eps: float, atol: float, rtol: float
+) -> None:
+    """Central differences of ``scalar`` over every element of ``tensor`` against the ``analytical`` gradient."""
+    if not isinstance(analytical, torch.Tensor) or analytical.shape != tensor.shape:
+        got = tuple(analytical.shape) if isinstance(analytical, torch.Tensor) else type(analytical).__name__
+        raise GradientCheckError(f"{where}: analytical gradient has shape {got}, expected {tuple(tensor.shape)}")
+    numerical = torch.zeros(tensor.shape, dtype=torch.float64)
+    for index in _indices(tensor.shape):
+        original = tensor[index].item()
+        tensor[index] = original + eps
+        plus = scalar()
+        tensor[index] = original - eps
+        minus = scalar()
+        tensor[index] = original
+        numerical[index] = (plus - minus) / (2 * eps)
+    analytical = analytical.detach().to(device="cpu", dtype=torch.float64)
+    bad = ~torch.isclose(analytical, numerical, rtol=rtol, atol=atol)
+    if bad.any():
+        index = _first_bad(bad)
+        raise GradientCheckError(
+            f"{where} disagrees at index {index}: numerical {numerical[index].item():.10g}, "
+            f"analytical {analytical[index].item():.10g} ({int(bad.sum())} of {bad.numel()} elements differ)"
+        )

@@ -7,7 +7,8 @@ import argparse
 import torch
 
 from minidl.cli.options import delimiter
-from minidl.data.csv import check_fits, encode_labels, features_tensor, locate_columns, read_table
+from minidl.data.csv import check_fits, features_tensor, read_table
+from minidl.data.model_columns import encode_labels, locate_columns
 from minidl.data.source import load_data
 from minidl.device import resolve_dtype
 from minidl.errors import DataError

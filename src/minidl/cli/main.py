@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 from minidl import __version__
-from minidl.cli import evaluate, predict, summary, train
+from minidl.cli import evaluate, playground, predict, summary, train
 from minidl.cli.args import Parser
 from minidl.errors import MinidlError
 
@@ -15,7 +16,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"minidl {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for command in (train, evaluate, predict, summary):
+    for command in (train, evaluate, predict, summary, playground):
         command.add_parser(subparsers)
     return parser
 
@@ -25,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():  # a DataWarning is one line, as errors are
+            warnings.showwarning = lambda message, category, *_, **__: print(
+                f"minidl {args.command}: warning: {message}", file=sys.stderr
+            )
+            return args.run(args)
     except KeyboardInterrupt:
         print("minidl: interrupted", file=sys.stderr)
         return 130

@@ -11,7 +11,8 @@ from typing import Any
 import torch
 
 from minidl.cli.options import delimiter
-from minidl.data.csv import features_tensor, locate_columns, read_table
+from minidl.data.csv import features_tensor, read_table
+from minidl.data.model_columns import locate_columns
 from minidl.errors import ConfigError
 from minidl.experiment.run_dir import open_run, write_atomic
 

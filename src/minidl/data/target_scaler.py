@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import torch
 
-from minidl.errors import DataError
+from minidl.errors import CheckpointError, DataError
+
+TARGET_MEAN = "target.mean"  # regression: the training targets' mean (for the baseline MSE), in a model file
+TARGET_STD = "target.std"  # regression on standardised targets: their std (with the mean, to undo it)
 
 
 @dataclass
@@ -42,3 +45,26 @@ class TargetScaler:
 
 def _columns(y: torch.Tensor) -> torch.Tensor:
     return y if y.dim() == 2 else y.reshape(len(y), 1)
+
+
+def read_target_stats(
+    tensors: dict[str, torch.Tensor], out_features: int, source: str
+) -> tuple[torch.Tensor | None, TargetScaler | None]:
+    """A model file's training-target mean and, if it was trained on standardised targets, its scaler.
+
+    Both are absent in classification models (and in files written before they existed); anything
+    malformed is a ``CheckpointError`` naming ``source``.
+    """
+    unknown = sorted(k for k in tensors if k.startswith("target.") and k not in (TARGET_MEAN, TARGET_STD))
+    if unknown:
+        raise CheckpointError(f"{source}: unknown tensor(s) {', '.join(unknown)}")
+    for key in (TARGET_MEAN, TARGET_STD):
+        value = tensors.get(key)
+        if value is not None and (value.shape != (out_features,) or not value.is_floating_point()):
+            raise CheckpointError(f"{source}: {key} must hold {out_features} float(s)")
+    mean, std = tensors.get(TARGET_MEAN), tensors.get(TARGET_STD)
+    if std is None:
+        return mean, None
+    if mean is None or not bool((std > 0).all()):
+        raise CheckpointError(f"{source}: {TARGET_STD} needs {TARGET_MEAN} and must be positive")
+    return mean, TargetScaler(mean.double(), std.double())

@@ -156,6 +156,7 @@ class Experiment:
             task=self.task,
             standardizer=self.standardizer,
             hidden=self.config["model"]["hidden"],
+            dropout=self.config["model"].get("dropout", 0.0),
             output_activation=self.output_activation,
             loss_config=self.config["loss"],
             classes=self.data.classes,

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from minidl.data.standardize import Standardizer
-from minidl.data.target_scaler import TargetScaler
+from minidl.data.target_scaler import TARGET_MEAN, TARGET_STD, TargetScaler, read_target_stats
 from minidl.device import DTYPES
 from minidl.errors import CheckpointError, ConfigError, MinidlError
 from minidl.experiment.components import build, build_model, table
@@ -33,8 +33,6 @@ from minidl.train.task import KINDS, Task
 from minidl.train.trainer import Evaluation, evaluate_model
 
 FORMAT = "minidl.saved_model/1"
-TARGET_MEAN = "target.mean"  # regression: the training targets' mean, for the baseline MSE
-TARGET_STD = "target.std"  # regression on standardised targets: their std (with the mean, to undo it)
 
 
 @dataclass
@@ -201,6 +199,7 @@ class SavedModel:
         classes, names = meta.get("classes", []), meta.get("feature_names", [])
         if not isinstance(classes, list) or not isinstance(names, list):
             raise CheckpointError(f"model {source}: classes and feature_names must be lists")
+        mean, scaler = read_target_stats(tensors, out_features, f"model {source}")
         return cls(
             model=model,
             loss_fn=build("loss", loss_config),
@@ -213,8 +212,8 @@ class SavedModel:
             classes=classes,
             feature_names=[str(name) for name in names],
             target_name=meta.get("target"),
-            target_mean=_target_stat(tensors, TARGET_MEAN, out_features, source),
-            target_scaler=_target_scaler(tensors, out_features, source),
+            target_mean=mean,
+            target_scaler=scaler,
         )
 
     @classmethod
@@ -222,28 +221,6 @@ class SavedModel:
         """Read ``model.safetensors``: a regular file only (a FIFO or a folder is refused, never waited on)."""
         path = Path(path)
         return cls.from_bytes(read_regular_file(path, "model"), str(path))
-
-
-def _target_stat(tensors: dict[str, torch.Tensor], key: str, out_features: int, source: str) -> torch.Tensor | None:
-    """A stored training-target statistic of a regression model (absent in files written before it existed)."""
-    value = tensors.get(key)
-    if value is not None and (value.shape != (out_features,) or not value.is_floating_point()):
-        raise CheckpointError(f"model {source}: {key} must hold {out_features} float(s)")
-    return value
-
-
-def _target_scaler(tensors: dict[str, torch.Tensor], out_features: int, source: str) -> TargetScaler | None:
-    """The scaling of a model trained on standardised targets: the training mean and std."""
-    unknown = sorted(k for k in tensors if k.startswith("target.") and k not in (TARGET_MEAN, TARGET_STD))
-    if unknown:
-        raise CheckpointError(f"model {source}: unknown tensor(s) {', '.join(unknown)}")
-    std = _target_stat(tensors, TARGET_STD, out_features, source)
-    if std is None:
-        return None
-    mean = _target_stat(tensors, TARGET_MEAN, out_features, source)
-    if mean is None or not bool((std > 0).all()):
-        raise CheckpointError(f"model {source}: {TARGET_STD} needs {TARGET_MEAN} and must be positive")
-    return TargetScaler(mean.double(), std.double())
 
 
 def _is_count(value: Any) -> bool:

@@ -39,67 +39,91 @@ def run_figures(experiment: Any, saved: Any, test: Evaluation, history: Sequence
 
 
 def _figures(experiment: Any, saved: Any, test: Evaluation, name: str) -> dict[str, bytes]:
-    data = experiment.data
-    (x_train, y_train), (x_test, y_test) = data.train, data.test
-    figures: dict[str, bytes] = {}
-    task = experiment.task
+    data, task = experiment.data, experiment.task
     if not task.is_classification:
-        predicted = saved.predict_indices(x_test)
-        mse = test.metrics.mse
-        title = f"Figure 3: predictions on the test set ({len(x_test)} samples, MSE {mse:.4g})"
-        figures["predictions.png"] = regression_png(predicted, y_test, title=title, target_name=data.target_name or "y")
-        return figures
-    predicted = saved.predict_indices(x_test)
-    accuracy = test.accuracy
-    wrong = int((predicted != y_test).sum())
+        return {"predictions.png": _regression_figure(data, saved, test)}
+    predicted = saved.predict_indices(data.test[0])
+    figures: dict[str, bytes] = {}
     if data.in_features == 2:
-        disk = data.name == "disk"
-        bounds = ((0.0, 1.0), (0.0, 1.0)) if disk else bounds_of(x_train, x_test)
-        circle = (0.5, 0.5, DISK_RADIUS) if disk else None
-        labels = [f"class {c}" for c in data.classes]
-        if disk:
-            labels = ["class 0: outside the disk", "class 1: inside the disk"]
-        common = dict(labels=labels, bounds=bounds, names=data.feature_names, circle=circle)
-        figures["dataset.png"] = dataset_png(
+        figures.update(_plane_figures(data, saved, predicted, test.accuracy, name))
+    elif data.in_features == 64 and data.source == "digits":
+        figures.update(_image_figures(data, predicted, test.accuracy, name))
+    figures.update(_metric_figures(data, task, saved, test))
+    return figures
+
+
+def _regression_figure(data: Any, saved: Any, test: Evaluation) -> bytes:
+    x_test, y_test = data.test
+    predicted = saved.predict_indices(x_test)
+    title = f"Figure 3: predictions on the test set ({len(x_test)} samples, MSE {test.metrics.mse:.4g})"
+    return regression_png(predicted, y_test, title=title, target_name=data.target_name or "y")
+
+
+def _plane_figures(data: Any, saved: Any, predicted: torch.Tensor, accuracy: float, name: str) -> dict[str, bytes]:
+    """2-D features: the training points (Figure 1) and the decision surface with the test points (Figure 3)."""
+    (x_train, y_train), (x_test, y_test) = data.train, data.test
+    disk = data.name == "disk"
+    bounds = ((0.0, 1.0), (0.0, 1.0)) if disk else bounds_of(x_train, x_test)
+    circle = (0.5, 0.5, DISK_RADIUS) if disk else None
+    labels = [f"class {c}" for c in data.classes]
+    if disk:
+        labels = ["class 0: outside the disk", "class 1: inside the disk"]
+    common = dict(labels=labels, bounds=bounds, names=data.feature_names, circle=circle)
+    wrong = int((predicted != y_test).sum())
+    return {
+        "dataset.png": dataset_png(
             x_train, y_train, title=f"Figure 1: {name}, {len(x_train)} training points", **common
-        )
-        figures["predictions.png"] = predictions_png(
+        ),
+        "predictions.png": predictions_png(
             saved.predict_indices,
             x_test,
             y_test,
             predicted,
             title=f"Figure 3: test predictions, accuracy {accuracy:.4f} ({wrong} of {len(x_test)} wrong)",
             **common,
+        ),
+    }
+
+
+def _image_figures(data: Any, predicted: torch.Tensor, accuracy: float, name: str) -> dict[str, bytes]:
+    """8×8 images: the first training images (Figure 1) and test images with their predictions, mistakes first."""
+    (x_train, y_train), (x_test, y_test) = data.train, data.test
+    wrong = int((predicted != y_test).sum())
+    order = torch.cat([(predicted != y_test).nonzero().squeeze(1), (predicted == y_test).nonzero().squeeze(1)])[:40]
+    titles = [
+        f"{p} (true {t})" if p != t else p
+        for p, t in zip(
+            label_titles(predicted[order], data.classes), label_titles(y_test[order], data.classes), strict=True
         )
-    elif data.in_features == 64 and data.source == "digits":
-        figures["dataset.png"] = images_png(
+    ]
+    return {
+        "dataset.png": images_png(
             x_train[:40],
             label_titles(y_train[:40], data.classes),
             title=f"Figure 1: {name}, the first 40 training images",
-        )
-        order = torch.cat([(predicted != y_test).nonzero().squeeze(1), (predicted == y_test).nonzero().squeeze(1)])[:40]
-        titles = [
-            f"{p} (true {t})" if p != t else p
-            for p, t in zip(
-                label_titles(predicted[order], data.classes), label_titles(y_test[order], data.classes), strict=True
-            )
-        ]
-        figures["predictions.png"] = images_png(
+        ),
+        "predictions.png": images_png(
             x_test[order],
             titles,
             wrong=[bool(predicted[i] != y_test[i]) for i in order],
             title=f"Figure 3: predicted test labels (true label in brackets), accuracy {accuracy:.4f}; "
             f"the {wrong} mistakes first",
-        )
-    m = test.metrics
+        ),
+    }
+
+
+def _metric_figures(data: Any, task: Any, saved: Any, test: Evaluation) -> dict[str, bytes]:
+    """The confusion matrix (several classes; two classes from a file) and the ROC curve (binary, probabilities)."""
+    m, figures = test.metrics, {}
+    if not isinstance(m, ClassificationMetrics):
+        return figures
     binary_extras = task.num_classes == 2 and (data.source != "generated" or m.auc is not None)
-    if isinstance(m, ClassificationMetrics) and (task.num_classes > 2 or binary_extras):
+    if task.num_classes > 2 or binary_extras:
         figures["confusion.png"] = confusion_png(
-            m.confusion,
-            classes=data.classes,
-            title=f"Confusion matrix on the test set (accuracy {accuracy:.4f})",
+            m.confusion, classes=data.classes, title=f"Confusion matrix on the test set (accuracy {test.accuracy:.4f})"
         )
-    if isinstance(m, ClassificationMetrics) and m.auc is not None:
+    if m.auc is not None:
+        x_test, y_test = data.test
         fpr, tpr = roc_curve(saved.predict_proba(x_test)[:, 1], y_test)
         positive = data.classes[1] if len(data.classes) == 2 else 1
         figures["roc.png"] = roc_png(
