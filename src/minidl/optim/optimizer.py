@@ -131,11 +131,8 @@ class Optimizer:
                     if ready == 0:
                         continue  # no parameter has a gradient: torch skips them all
                     if ready == len(flat.params) and all(map(_TRAINABLE, flat.params)):
-                        if flat.stepped:  # the common step: no context manager to enter (~0.4 µs)
+                        with _normal_tensors(not flat.stepped):  # the step that makes the state
                             yield flat.group.data, flat.group.grad, flat.tensors
-                        else:
-                            with _normal_tensors(True):  # the step that makes the state
-                                yield flat.group.data, flat.group.grad, flat.tensors
                         flat.publish(self._state)
                         continue
                     flat.active = False  # some skip this step: one by one from now on, on the same state
