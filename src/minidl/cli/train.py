@@ -24,6 +24,7 @@ from minidl.experiment.run_dir import MetricsLog, RunDir
 from minidl.experiment.run_summary import summary_markdown
 from minidl.experiment.saved_model import SavedModel
 from minidl.train.checkpointer import Checkpointer
+from minidl.train.early_stopping import EarlyStopping
 from minidl.train.evaluation import EpochResult, Evaluation
 from minidl.train.interrupt import StopOnSignal, TrainingInterrupted, stop_on_signals
 
@@ -157,12 +158,22 @@ def train_here(
         print(f"minidl train: {stop}; resume with: minidl train --resume {run_dir.path}", file=sys.stderr)
         return stop.exit_code
     seconds = time.perf_counter() - start_time
+    if experiment.early_stopping is not None and experiment.early_stopping.stopped_epoch:
+        say(early_stop_line(experiment.early_stopping))
     test = experiment.evaluate("test")
     print("\n".join(metrics_lines(test, experiment.data.classes)), flush=True)
     say(f"training time: {seconds:.2f}s")
     write_results(args, experiment, run_dir, test, history)
     say(f"run folder: {run_dir.path}")
     return 0
+
+
+def early_stop_line(stop: EarlyStopping) -> str:
+    restored = f", weights of epoch {stop.best_epoch} restored" if stop.restore_best_weights else ""
+    return (
+        f"early stopping after epoch {stop.stopped_epoch}: {stop.monitor} has not improved for {stop.patience} "
+        f"epochs (best {stop.best:.6g} at epoch {stop.best_epoch}){restored}"
+    )
 
 
 def write_results(
