@@ -129,6 +129,8 @@ def train_here(
         experiment.fit(start=start)
         return 0
     say = (lambda *a: None) if args.quiet else print
+    if experiment.recipe is not None:
+        say(experiment.recipe)
     say(experiment.model)
 
     if resume is not None:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from minidl.errors import ConfigError, MinidlError
+from minidl.experiment.recipe import AUTO
 
 SKIP = {"self", "params", "optimizer"}  # filled in by the trainer, never by a config
 
@@ -49,6 +50,8 @@ def _jsonable(value: Any) -> bool:
 def resolve_component(section: str, user: dict[str, Any], defaults: dict[str, Any], config: dict) -> dict[str, Any]:
     """``{"name": ..., every argument: value}`` from the user's keys, minidl's defaults and the class's own."""
     name = user.get("name", defaults["name"])
+    if section == "loss" and name == AUTO:  # the recipe's: chosen once the data says the task (Experiment)
+        return dict(user)
     if section == "scheduler" and name == "none":
         extra = sorted(set(user) - {"name"})
         if extra:

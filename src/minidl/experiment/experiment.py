@@ -19,7 +19,8 @@ from minidl.device import resolve_device, resolve_dtype
 from minidl.distributed import DistContext
 from minidl.distributed.trainer import DistributedTrainer
 from minidl.errors import CheckpointError, ConfigError, MinidlError
-from minidl.experiment.components import build, build_model, output_activation
+from minidl.experiment.components import build, build_model, output_activation, resolve_component
+from minidl.experiment.recipe import AUTO, describe, loss_name
 from minidl.experiment.report import in_data_units, with_baseline
 from minidl.experiment.saved_model import SavedModel
 from minidl.persist.checkpoint import Checkpoint
@@ -60,6 +61,7 @@ class Experiment:
         self.standardizer = Standardizer().fit(self.data.train[0]) if config["data"]["standardize"] else None
         scale_target = self.task.kind == "regression" and config["data"].get("standardize_target", False)
         self.target_scaler = TargetScaler.fit(self.data.train[1]) if scale_target else None
+        self.recipe = choose_loss(config, self.task)
         torch.manual_seed(config["seed"])
         self.loss_fn = build("loss", config["loss"]).to(device=device, dtype=dtype)  # weight buffers follow
         reduction = getattr(self.loss_fn, "reduction", "mean")
@@ -196,3 +198,13 @@ def early_stopping(config: dict[str, Any], has_val: bool, classification: bool) 
         min_delta=config["min_delta"],
         restore_best_weights=config["restore_best_weights"],
     )
+
+
+def choose_loss(config: dict[str, Any], task: Task) -> str | None:
+    """The recipe's loss for ``task`` where ``loss.name`` is still "auto"; the line that says so, or None."""
+    if config["loss"].get("name") != AUTO:
+        return None
+    user = {**config["loss"], "name": loss_name(task.kind)}
+    config["loss"] = resolve_component("loss", user, {"name": user["name"]}, config)
+    config["recipe"] = "by task"
+    return describe(config, task.kind, task.num_classes)

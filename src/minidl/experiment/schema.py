@@ -80,6 +80,8 @@ SETTINGS: tuple[Setting, ...] = (
     # processes on this machine (minidl train --nproc); batch_size stays the global batch size
     Setting("nproc", 1, _at_least_1, _COUNT, "data-parallel processes on this machine, started through torchrun "
             "on 127.0.0.1 (default {default})", parse="positive_int", metavar="N", group="train"),
+    # "by task": the run's loss, optimizer and sizes are the recipe's (experiment/recipe.py); no flag
+    Setting("recipe", NO_DEFAULT, lambda v: v == "by task", '"by task"', "", flag=None),
     # early stopping (minidl.train.EarlyStopping): no key in config.json unless asked for
     Setting("early_stopping", NO_DEFAULT, lambda v: is_int(v) and v >= 0, "an integer >= 0 (epochs of patience)",
             "stop when --monitor has not improved for PATIENCE epochs, and keep the best epoch's weights "
