@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.utils._pytree as pytree
 from torch import Tensor
 
 
@@ -36,14 +37,25 @@ def trace_step(model, loss_fn, optimizer, x: Tensor, t: Tensor) -> Callable:
     def step(weights: list[Tensor], x: Tensor, t: Tensor):
         for p, w in zip(parameters, weights, strict=True):
             p.data, p.grad = w.clone(), torch.zeros_like(w)  # intermediates: the inputs are never mutated
-        value = loss_fn(model(x), t)
+        # forward, not loss_fn(...): outside inference mode __call__ wraps the value in LossValue (for its
+        # teaching backward()), and as_subclass aliases outside the dispatcher, so make_fx would lose track
+        # of it and return the first step's loss as a constant of the graph
+        value = loss_fn.forward(model(x), t)
         optimizer.zero_grad()
         model.backward_parameters(loss_fn.backward())
         optimizer.step()
         return [p.data for p in parameters], value
 
     with torch.inference_mode(False):
-        return make_fx(step)([p.data.clone() for p in parameters], x.clone(), t.clone())
+        traced = make_fx(step)([p.data.clone() for p in parameters], x.clone(), t.clone())
+    # an output that is a constant of the graph is a tensor the trace lost track of, baked in with its value
+    # at tracing time (kept inputs of ops, as a loss's 0-dim 2/N or Linear's ones, are constants by design:
+    # the graph is specialised to the batch shape it was traced with, as the Python numbers it records)
+    (outputs,) = [node.args[0] for node in traced.graph.nodes if node.op == "output"]
+    frozen = [leaf.target for leaf in pytree.tree_leaves(outputs) if getattr(leaf, "op", None) == "get_attr"]
+    if frozen:
+        raise NotCapturable(f"the trace froze output tensor(s) {frozen} into the graph as constants")
+    return traced
 
 
 def _has_state_rule(optimizer) -> bool:

@@ -12,6 +12,9 @@ from minidl.errors import BackwardError, ConfigError, ShapeError
 from minidl.nn.module import Module
 
 REDUCTIONS = ("mean", "sum", "none")
+# dtypes in which an op with a 0-dim tensor of the same dtype rounds as the op with a Python number does
+# (torch computes in the dtype itself; for float16/bfloat16 it computes in float32, so they keep the number)
+_KEPT_DTYPES = (torch.float32, torch.float64)
 
 
 def check_weight(loss: str, name: str, weight: torch.Tensor | None) -> torch.Tensor | None:
@@ -85,9 +88,31 @@ class Loss(Module):
                 f"shape {tuple(input.shape)}"
             ) from None
 
+    def _kept(self, value: float, like: torch.Tensor) -> torch.Tensor | float:
+        """``value`` as a 0-dim tensor of ``like``'s dtype and device, made once and kept.
+
+        An op with a Python number makes that tensor on every call: ``d * s`` took 1.1 µs with a kept
+        ``s`` against 2.5 µs with ``2.0`` on a (1, 1) tensor. Same result, bit for bit (see _KEPT_DTYPES).
+        """
+        if like.dtype not in _KEPT_DTYPES:
+            return value
+        key = (value, like.dtype, like.device)
+        try:
+            return self._numbers[key]
+        except AttributeError:
+            self._numbers: dict[tuple, torch.Tensor] = {}
+        except KeyError:
+            pass
+        with torch.inference_mode(False):  # a normal tensor, usable in and outside the Trainer's inference mode
+            kept = self._numbers[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
+        return kept
+
     def _reduce(self, elementwise: torch.Tensor) -> torch.Tensor:
         if self.reduction == "mean":
-            return elementwise.mean()
+            if elementwise.is_cpu and elementwise.dtype in _KEPT_DTYPES:  # mean = sum / N, as torch's on a CPU:
+                # 5.0 µs against mean()'s 8.0 µs on a (1, 1) tensor, measured loaded (3.0 µs quiet)
+                return elementwise.sum().div_(self._kept(float(elementwise.numel()), elementwise))
+            return elementwise.mean()  # a GPU's mean multiplies by 1/N, which may round differently
         if self.reduction == "sum":
             return elementwise.sum()
         return elementwise
@@ -95,7 +120,7 @@ class Loss(Module):
     def _chain(self, local_grad: torch.Tensor, grad_output: torch.Tensor | None) -> torch.Tensor:
         """dL/dx from the per-element derivative: scaled by 1/N for mean, by grad_output if given."""
         if self.reduction == "mean":
-            local_grad = local_grad / max(local_grad.numel(), 1)
+            local_grad = local_grad / self._kept(float(max(local_grad.numel(), 1)), local_grad)
         return local_grad if grad_output is None else local_grad * grad_output
 
     def extra_repr(self) -> str:
@@ -117,7 +142,7 @@ class MSELoss(Loss):
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
         (diff,) = self.saved_for_backward()
         # d(x - y)²/dx = 2(x - y), and 1/N for the mean: one op, (x - y)·(2/N), as torch computes it
-        local = diff * (2 / max(diff.numel(), 1) if self.reduction == "mean" else 2)
+        local = diff * self._kept(2 / max(diff.numel(), 1) if self.reduction == "mean" else 2.0, diff)
         return local if grad_output is None else local * grad_output
 
 

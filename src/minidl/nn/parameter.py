@@ -66,10 +66,6 @@ class Parameter:
         elif self._has_grad:
             self._grad.zero_()
 
-    def _storage_zeroed(self) -> None:
-        """Called after the grad storage was zeroed outside (a flat buffer): ``grad`` reads None."""
-        self._has_grad, self._zeroed = False, True
-
     def requires_grad_(self, requires_grad: bool = True) -> Parameter:
         setattr(self, "requires_grad", bool(requires_grad))  # noqa: B010
         return self
@@ -101,3 +97,13 @@ class Parameter:
     def __repr__(self) -> str:
         frozen = "" if self.requires_grad else ", requires_grad=False"
         return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype}, device={self.data.device}{frozen})"
+
+
+def storage_zeroed(params: list[Parameter]) -> None:
+    """After the grad storage of ``params`` was zeroed outside (one flat buffer): every ``grad`` reads None.
+
+    One loop without a Python call per parameter: an optimizer's ``zero_grad`` runs it every step.
+    """
+    for p in params:
+        p._has_grad = False
+        p._zeroed = True

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from minidl.errors import ConfigError, StateDictError
-from minidl.nn.parameter import Parameter
+from minidl.nn.parameter import Parameter, storage_zeroed
 from minidl.optim.flat import flatten_parameters
 from minidl.optim.flat_state import FlatState, State
 
@@ -106,8 +106,7 @@ class Optimizer:
                 if flat.usable():
                     flat.group.grad.zero_()  # one op for every parameter of the buffer
                     if set_to_none:
-                        for p in flat.params:
-                            p._storage_zeroed()
+                        storage_zeroed(flat.params)
                 else:
                     for p in flat.params:
                         p.zero_grad(set_to_none)

@@ -216,7 +216,7 @@ class Trainer:
         value = self.loss_fn(self.model(xb), tb)
         self.optimizer.zero_grad()
         self.model.backward_parameters(self.loss_fn.backward())  # no gradient for the data: skipped
-        return value, len(xb)
+        return value, xb.shape[0]
 
     def epoch_loss(self, total: torch.Tensor, n: int) -> float:
         """The epoch's loss from the weighted sum of its batch losses over ``n`` samples."""

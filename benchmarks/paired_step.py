@@ -1,0 +1,87 @@
+"""CPU time of the Trainer's step on the seed MLP (case 1's step): two source trees, paired in one process.
+
+    python -m benchmarks.paired_step --before /path/to/old/src --after src --blocks 30
+
+Both trees' ``minidl`` live in one process: each is imported in turn (``minidl.nn``, ``optim``, ``train``)
+and its modules are then moved out of ``sys.modules``, so the second import is the other tree's code;
+the step imports nothing at run time. The trees then alternate block by block (1,000 steps each, the
+order swapped every block), timed with ``time.process_time``, and the result is the median of the
+per-block ratios after / before. On a loaded machine this is far steadier than separate processes
+(their medians moved ±10 % between rounds here; the paired ratio's quartiles stay within ±2 %).
+The step is the Trainer's own (``train_step``, or ``_train_step`` in older trees): seed MLP
+2-25-25-25-1, MSE, SGD lr 0.01, batch 1, one thread, under ``torch.no_grad()`` as ``minidl train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+
+def load_tree(src: str) -> tuple[object, object, object]:
+    """``minidl.nn``, ``minidl.optim``, ``minidl.train`` of the tree at ``src``, out of ``sys.modules`` again."""
+    for name in [k for k in sys.modules if k == "minidl" or k.startswith("minidl.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(Path(src).resolve()))
+    try:
+        for name in ("minidl.nn", "minidl.optim", "minidl.train"):
+            importlib.import_module(name)
+        loaded = {k: sys.modules[k] for k in list(sys.modules) if k == "minidl" or k.startswith("minidl.")}
+    finally:
+        sys.path.pop(0)
+    for name in loaded:
+        del sys.modules[name]
+    print(f"loaded {loaded['minidl'].__file__}")
+    return loaded["minidl.nn"], loaded["minidl.optim"], loaded["minidl.train"]
+
+
+def seed_step(nn, optim, train) -> Callable:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(2, 25), nn.ReLU(), nn.Linear(25, 25), nn.Tanh(), nn.Linear(25, 25), nn.ReLU(), nn.Linear(25, 1)
+    )
+    trainer = train.Trainer(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01))
+    model.train()
+    return getattr(trainer, "train_step", None) or trainer._train_step
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", required=True, help="the src folder of the reference tree")
+    parser.add_argument("--after", required=True, help="the src folder of the tree compared with it")
+    parser.add_argument("--blocks", type=int, default=30, help="blocks of 1,000 steps per tree")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    steps = {"before": seed_step(*load_tree(args.before)), "after": seed_step(*load_tree(args.after))}
+    x = torch.randn(1000, 2, generator=torch.Generator().manual_seed(0))
+    t = (x[:, :1] * x[:, 1:] > 0).to(x.dtype)
+    batches = list(zip(x.split(1), t.split(1), strict=True))
+    times: dict[str, list[float]] = {"before": [], "after": []}
+    with torch.no_grad():
+        for step in steps.values():  # warm-up: first-call costs, the optimizer's state
+            for xb, tb in batches:
+                step(xb, tb)
+        for block in range(args.blocks):
+            for name in ("before", "after") if block % 2 == 0 else ("after", "before"):
+                begin = time.process_time()
+                for xb, tb in batches:
+                    steps[name](xb, tb)
+                times[name].append((time.process_time() - begin) / len(batches) * 1e6)
+    ratios = [a / b for a, b in zip(times["after"], times["before"], strict=True)]
+    q1, median, q3 = statistics.quantiles(ratios, n=4)
+    print(
+        f"before {statistics.median(times['before']):.1f} µs/step, after {statistics.median(times['after']):.1f} "
+        f"µs/step (medians of {args.blocks} blocks, CPU time); after/before median {median:.3f} "
+        f"(quartiles {q1:.3f}-{q3:.3f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
