@@ -133,7 +133,7 @@ def test_cli_resumed_run_stops_where_the_uninterrupted_one_does(tmp_path: Path, 
     # a run that stopped early stays stopped when resumed
     assert main(["train", "--resume", str(tmp_path / "whole"), "--epochs", "300"]) == 0
     again = capsys.readouterr().out
-    assert "epoch  15/" not in again
+    assert "epoch  15/" not in again and "is complete: early stopping ended it after epoch 14" in again
     c = _tensors(tmp_path / "whole")
     assert all(torch.equal(a[k], c[k]) for k in a)
 
@@ -156,3 +156,17 @@ def test_cli_records_the_settings_and_refuses_bad_ones(tmp_path: Path, capsys) -
     assert main(["train", *args]) == 1
     assert "needs validation data" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "z").exists()
+
+
+def test_resuming_a_finished_run_says_it_is_complete(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["train", *SHORT, "--epochs", "2", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out)]) == 0
+    said = capsys.readouterr().out
+    longer = f"to train longer: minidl train --resume {out} --epochs N (N > 2)"
+    assert said == f"run {out} is complete: 2 of 2 epochs trained; {longer}\n"
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # nothing rewritten
+    assert main(["train", "--resume", str(out), "--epochs", "3"]) == 0
+    assert "epoch 3/3" in capsys.readouterr().out

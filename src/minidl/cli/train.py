@@ -27,6 +27,7 @@ from minidl.train.checkpointer import Checkpointer
 from minidl.train.early_stopping import EarlyStopping
 from minidl.train.evaluation import EpochResult, Evaluation
 from minidl.train.interrupt import StopOnSignal, TrainingInterrupted, stop_on_signals
+from minidl.train.state import FitStart
 
 DESCRIPTION = """\
 Train an MLP. With no flags: the EE-559 disk experiment, 2-25-25-25-1, MSE, SGD lr 0.01, batch size 1,
@@ -125,14 +126,13 @@ def train_here(
     """The run itself, in this process; with several ranks, only rank 0 prints and writes files."""
     experiment = Experiment(config, context)
     start = resume.restore(experiment) if resume is not None else None  # a checkpoint that does not fit: refused
+    if resume is not None and complete(run_dir.path, start, config, context.is_main):  # every rank: none trains
+        return 0
     if not context.is_main:  # the same steps as rank 0 (the collectives are in fit), silently
         experiment.fit(start=start)
         return 0
     say = (lambda *a: None) if args.quiet else print
-    if experiment.recipe is not None:
-        say(experiment.recipe)
-    say(experiment.model)
-
+    say(experiment.model if experiment.recipe is None else f"{experiment.recipe}\n{experiment.model}")
     if resume is not None:
         resume.prepare(start)
         done = f"epoch {start.epoch}, step {start.step}" if start.step else f"epoch {start.epochs_done}"
@@ -168,6 +168,23 @@ def train_here(
     write_results(args, experiment, run_dir, test, history)
     say(f"run folder: {run_dir.path}")
     return 0
+
+
+def complete(path: Path, start: FitStart, config: dict, say: bool) -> bool:
+    """A resumed run with nothing left to train (all its epochs, or stopped early) and its outputs written:
+    says so (``say``) and how to train longer. Outputs missing (killed before writing them): not complete."""
+    stopped = start.callback_states.get("EarlyStopping", {}).get("stopped_epoch", 0)
+    trained = bool(stopped) or (start.step == 0 and start.epochs_done >= config["epochs"])
+    if not (trained and (path / "model.safetensors").is_file() and (path / "summary.md").is_file()):
+        return False
+    if say and stopped:
+        print(f"run {path} is complete: early stopping ended it after epoch {stopped}; nothing to train")
+    elif say:
+        print(
+            f"run {path} is complete: {start.epochs_done} of {config['epochs']} epochs trained; to train longer: "
+            f"minidl train --resume {path} --epochs N (N > {start.epochs_done})"
+        )
+    return True
 
 
 def early_stop_line(stop: EarlyStopping) -> str:
