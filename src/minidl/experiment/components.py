@@ -13,9 +13,11 @@ from typing import Any
 
 import torch
 
+from minidl.checks import is_number
 from minidl.errors import ConfigError, MinidlError
 from minidl.experiment.recipe import AUTO
 
+TENSOR_ARGS = ("weight", "pos_weight")  # loss arguments torch takes as tensors
 SKIP = {"self", "params", "optimizer"}  # filled in by the trainer, never by a config
 
 
@@ -87,7 +89,9 @@ def _kwargs(section: str, config: dict[str, Any]) -> dict[str, Any]:
     for key, value in config.items():
         if key == "name":
             continue
-        if isinstance(value, list):  # JSON and TOML have no tuples; losses take weight tensors
+        if section == "loss" and key in TENSOR_ARGS and (isinstance(value, list) or is_number(value)):
+            value = torch.tensor(value, dtype=torch.float64)  # weight=[1,2,1], pos_weight=0.6: the run's dtype later
+        elif isinstance(value, list):  # JSON and TOML have no tuples
             value = torch.tensor(value) if section == "loss" else tuple(value)
         kwargs[key] = value
     return kwargs
