@@ -361,7 +361,7 @@ def inference_case(framework: str, weights: str, batch_size: int, samples: int) 
         context = torch.no_grad
     else:
         model = minidl_model(2, SEED_HIDDEN, 1)
-        forward, context = model, _nullcontext  # minidl builds no graph: no no_grad needed
+        forward, context = model, _nullcontext  # minidl keeps <= 8 eval-mode records per module: no no_grad
     load_weights(model, weights)
     model.eval()
     iterations = max(samples // batch_size, 1)
