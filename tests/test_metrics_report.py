@@ -151,7 +151,8 @@ def test_binary_run_reports_auc_draws_roc_and_confusion_and_predicts_probabiliti
 def test_proba_is_refused_for_a_model_without_probabilities(tmp_path, capsys):
     data = _write(tmp_path / "d.csv", _binary_rows(60, 0))
     run = tmp_path / "run"
-    assert main(["train", "--dataset", str(data), "--epochs", "1", "--out", str(run), "--quiet", "--no-plots"]) == 0
+    argv = ["train", "--dataset", str(data), "--loss", "mse", "--epochs", "1", "--out", str(run), "--quiet"]
+    assert main([*argv, "--no-plots"]) == 0  # --loss mse: a CSV without a choice gets bce-logits (the recipe)
     out = capsys.readouterr().out
     assert "AUC" not in out  # MSE gives no probabilities: no AUC, as in the seed experiment
     argv = ["predict", str(run), "--input", str(data), "--output", str(tmp_path / "p.csv"), "--proba"]

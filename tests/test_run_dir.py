@@ -74,7 +74,14 @@ def test_metrics_log_writes_one_row_per_epoch(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained():
-    config = resolve({"epochs": 2, "batch_size": 16, "data": {"dataset": "blobs", "n_train": 90, "n_test": 30}})
+    config = resolve(  # sgd: the defaults, not the recipe by task
+        {
+            "epochs": 2,
+            "batch_size": 16,
+            "data": {"dataset": "blobs", "n_train": 90, "n_test": 30},
+            "optimizer": {"name": "sgd"},
+        }
+    )
     experiment = Experiment(config)
     experiment.fit()
     return experiment

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import warnings
+from typing import Any, TextIO
 
 from minidl import __version__
 from minidl.cli import evaluate, playground, predict, summary, train
@@ -22,10 +25,54 @@ def build_parser() -> Parser:
     return parser
 
 
+class GoneStdout:
+    """``sys.stdout`` that stops printing once its reader has gone (``| head -3``): the command goes on and
+    finishes its work (model, figures, summary). The descriptor then points at /dev/null, so that the
+    interpreter's last flush has nowhere to fail either."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.gone = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._lose()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._lose()
+
+    def _lose(self) -> None:
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no descriptor (captured): nothing to do
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.stream.fileno())
+            os.close(null)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = guard = GoneStdout(stdout)
+    try:
+        return _run(args)
+    finally:
+        guard.flush()
+        sys.stdout = stdout
+
+
+def _run(args: Any) -> int:
     try:
         with warnings.catch_warnings():  # a DataWarning is one line, as errors are
             warnings.showwarning = lambda message, category, *_, **__: print(

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from minidl.cli.args import non_negative_int, positive_int
+from minidl.cli.finished import complete, early_stop_line
 from minidl.cli.options import add_experiment_flags, config_from_args
 from minidl.cli.progress import progress_for
 from minidl.cli.resume import DEFAULT_EVERY, DEFAULT_KEEP, Resume, plan_resume
@@ -131,6 +132,8 @@ def train_here(
     """The run itself, in this process; with several ranks, only rank 0 prints and writes files."""
     experiment = Experiment(config, context)
     start = resume.restore(experiment) if resume is not None else None  # a checkpoint that does not fit: refused
+    if resume is not None and complete(run_dir.path, start, config, context.is_main):  # every rank: none trains
+        return 0
     if not context.is_main:  # the same steps as rank 0 (the collectives are in fit), silently
         on_signal = stop_for(context)  # a signal stops every rank after the same step
         try:
@@ -140,8 +143,7 @@ def train_here(
             pass
         return 0
     say = (lambda *a: None) if args.quiet else print
-    say(experiment.model)
-
+    say(experiment.model if experiment.recipe is None else f"{experiment.recipe}\n{experiment.model}")
     if resume is not None:
         resume.prepare(start)
         done = f"epoch {start.epoch}, step {start.step}" if start.step else f"epoch {start.epochs_done}"
@@ -169,6 +171,8 @@ def train_here(
         print(f"minidl train: {stop}; resume with: minidl train --resume {run_dir.path}", file=sys.stderr)
         return stop.exit_code
     seconds = time.perf_counter() - start_time
+    if experiment.early_stopping is not None and experiment.early_stopping.stopped_epoch:
+        say(early_stop_line(experiment.early_stopping))
     test = experiment.evaluate("test")
     print("\n".join(metrics_lines(test, experiment.data.classes)), flush=True)
     say(f"training time: {seconds:.2f}s")

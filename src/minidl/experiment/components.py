@@ -13,8 +13,11 @@ from typing import Any
 
 import torch
 
+from minidl.checks import is_number
 from minidl.errors import ConfigError, MinidlError
+from minidl.experiment.recipe import AUTO
 
+TENSOR_ARGS = ("weight", "pos_weight")  # loss arguments torch takes as tensors
 SKIP = {"self", "params", "optimizer"}  # filled in by the trainer, never by a config
 
 
@@ -49,6 +52,8 @@ def _jsonable(value: Any) -> bool:
 def resolve_component(section: str, user: dict[str, Any], defaults: dict[str, Any], config: dict) -> dict[str, Any]:
     """``{"name": ..., every argument: value}`` from the user's keys, minidl's defaults and the class's own."""
     name = user.get("name", defaults["name"])
+    if section == "loss" and name == AUTO:  # the recipe's: chosen once the data says the task (Experiment)
+        return dict(user)
     if section == "scheduler" and name == "none":
         extra = sorted(set(user) - {"name"})
         if extra:
@@ -84,7 +89,9 @@ def _kwargs(section: str, config: dict[str, Any]) -> dict[str, Any]:
     for key, value in config.items():
         if key == "name":
             continue
-        if isinstance(value, list):  # JSON and TOML have no tuples; losses take weight tensors
+        if section == "loss" and key in TENSOR_ARGS and (isinstance(value, list) or is_number(value)):
+            value = torch.tensor(value, dtype=torch.float64)  # weight=[1,2,1], pos_weight=0.6: the run's dtype later
+        elif isinstance(value, list):  # JSON and TOML have no tuples
             value = torch.tensor(value) if section == "loss" else tuple(value)
         kwargs[key] = value
     return kwargs

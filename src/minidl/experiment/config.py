@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from minidl.errors import ConfigError
+from minidl.experiment.recipe import apply_recipe
 from minidl.experiment.schema import COMPONENTS, checks, defaults
 from minidl.limits import read_small_file, short_repr
 
@@ -122,6 +123,7 @@ def resolve(*layers: dict[str, Any]) -> dict[str, Any]:
 
     user = merge(*layers)
     config = merge({k: v for k, v in DEFAULTS.items() if k not in COMPONENTS}, user)
+    user = apply_recipe(config, user)  # a data set other than disk, no loss or optimizer chosen: by task
     hidden = config["model"]["hidden"]
     if isinstance(hidden, list):
         config["model"]["hidden"] = ",".join(hidden)

@@ -19,10 +19,12 @@ from minidl.device import resolve_device, resolve_dtype
 from minidl.distributed import DistContext
 from minidl.distributed.trainer import DistributedTrainer
 from minidl.errors import CheckpointError, ConfigError, MinidlError
-from minidl.experiment.components import build, build_model, output_activation
+from minidl.experiment.components import build, build_model, output_activation, resolve_component
+from minidl.experiment.recipe import AUTO, describe, loss_name
 from minidl.experiment.report import in_data_units, with_baseline
 from minidl.experiment.saved_model import SavedModel
 from minidl.persist.checkpoint import Checkpoint
+from minidl.train.early_stopping import EarlyStopping
 from minidl.train.metrics import target_mean
 from minidl.train.state import FitStart, restore_state
 from minidl.train.task import Task
@@ -59,6 +61,7 @@ class Experiment:
         self.standardizer = Standardizer().fit(self.data.train[0]) if config["data"]["standardize"] else None
         scale_target = self.task.kind == "regression" and config["data"].get("standardize_target", False)
         self.target_scaler = TargetScaler.fit(self.data.train[1]) if scale_target else None
+        self.recipe = choose_loss(config, self.task)
         torch.manual_seed(config["seed"])
         self.loss_fn = build("loss", config["loss"]).to(device=device, dtype=dtype)  # weight buffers follow
         reduction = getattr(self.loss_fn, "reduction", "mean")
@@ -90,6 +93,7 @@ class Experiment:
             self.trainer = Trainer(*parts, task=self.task, scheduler=self.scheduler)
         with torch.no_grad():  # a loss that cannot take these targets fails now, before any file is written
             self.trainer.evaluate(*self.split("train"))
+        self.early_stopping = early_stopping(config, self.data.val is not None, self.task.is_classification)
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Raw features -> what the model reads (standardised with the training split's statistics)."""
@@ -110,7 +114,7 @@ class Experiment:
 
         ``start`` (from ``restore``) continues a checkpointed run exactly where it stopped.
         """
-        self.trainer.callbacks = list(callbacks)
+        self.trainer.callbacks = [*([self.early_stopping] if self.early_stopping else []), *callbacks]
         x, y = self.split("train")
         with torch.no_grad():
             return self.trainer.fit(
@@ -165,3 +169,42 @@ class Experiment:
             target_mean=None if self.task.is_classification else target_mean(self.data.train[1]),
             target_scaler=self.target_scaler,
         )
+
+
+ES_KEYS = ("monitor", "min_delta", "restore_best_weights")
+
+
+def early_stopping(config: dict[str, Any], has_val: bool, classification: bool) -> EarlyStopping | None:
+    """The ``EarlyStopping`` callback the config asks for (its settings filled in, for config.json), or None.
+
+    It comes before any other callback: its decision and state are there when a checkpoint is written.
+    """
+    if "early_stopping" not in config:
+        given = [key for key in ES_KEYS if key in config]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: only with early_stopping (--early-stopping PATIENCE)")
+        return None
+    config.setdefault("monitor", "val_loss")
+    config.setdefault("min_delta", 0.0)
+    config.setdefault("restore_best_weights", True)
+    monitor = config["monitor"]
+    if monitor.startswith("val_") and not has_val:
+        raise ConfigError(f"monitor {monitor!r} needs validation data: set data.val_fraction > 0, or monitor loss")
+    if monitor.endswith("accuracy") and not classification:
+        raise ConfigError(f"monitor {monitor!r}: a regression run has no accuracy; monitor val_loss or loss")
+    return EarlyStopping(
+        monitor,
+        patience=config["early_stopping"],
+        min_delta=config["min_delta"],
+        restore_best_weights=config["restore_best_weights"],
+    )
+
+
+def choose_loss(config: dict[str, Any], task: Task) -> str | None:
+    """The recipe's loss for ``task`` where ``loss.name`` is still "auto"; the line that says so, or None."""
+    if config["loss"].get("name") != AUTO:
+        return None
+    user = {**config["loss"], "name": loss_name(task.kind)}
+    config["loss"] = resolve_component("loss", user, {"name": user["name"]}, config)
+    config["recipe"] = "by task"
+    return describe(config, task.kind, task.num_classes)

@@ -15,6 +15,7 @@ from typing import Any
 
 from minidl.checks import is_int, is_number
 from minidl.device import DTYPES, is_device_name
+from minidl.train.early_stopping import MONITORS
 
 NO_DEFAULT = object()  # a flag without a minidl default: the component's own applies
 SEED_HIDDEN = "25:relu,25:tanh,25:relu"
@@ -79,6 +80,20 @@ SETTINGS: tuple[Setting, ...] = (
     # processes on this machine (minidl train --nproc); batch_size stays the global batch size
     Setting("nproc", 1, _at_least_1, _COUNT, "data-parallel processes on this machine, started through torchrun "
             "on 127.0.0.1 (default {default})", parse="positive_int", metavar="N", group="train"),
+    # "by task": the run's loss, optimizer and sizes are the recipe's (experiment/recipe.py); no flag
+    Setting("recipe", NO_DEFAULT, lambda v: v == "by task", '"by task"', "", flag=None),
+    # early stopping (minidl.train.EarlyStopping): no key in config.json unless asked for
+    Setting("early_stopping", NO_DEFAULT, lambda v: is_int(v) and v >= 0, "an integer >= 0 (epochs of patience)",
+            "stop when --monitor has not improved for PATIENCE epochs, and keep the best epoch's weights "
+            "(default: off)", parse="int", metavar="PATIENCE", group="train"),
+    Setting("monitor", NO_DEFAULT, lambda v: v in MONITORS, "one of " + ", ".join(MONITORS),
+            "what --early-stopping watches (default val_loss)", choices=MONITORS, group="train"),
+    Setting("min_delta", NO_DEFAULT, lambda v: is_number(v) and v >= 0, "a number >= 0",
+            "the least change of --monitor that counts as an improvement (default 0)", parse="non_negative_float",
+            group="train"),
+    Setting("restore_best_weights", NO_DEFAULT, lambda v: isinstance(v, bool), _BOOL,
+            "with --early-stopping, keep the last epoch's weights instead of the best one's", action=_OFF,
+            group="train"),
     Setting("data.dataset", "disk", lambda v: isinstance(v, str) and v != "", "a data set name or a path to a .csv "
             "file", "built-in data set ({datasets}) or a CSV file (default {default})", metavar="NAME|PATH.csv",
             group=_DATA),

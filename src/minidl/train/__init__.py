@@ -1,7 +1,7 @@
 """minidl.train: the training loop (``Trainer``), its callbacks, tasks and metrics.
 
 The loop's concerns are callbacks: ``DivergenceGuard`` and ``LRSchedule`` (the trainer adds them),
-``Checkpointer`` and ``StopOnSignal`` (a run adds them). The checkpoint files themselves are
+``Checkpointer``, ``StopOnSignal`` and ``EarlyStopping`` (a run adds them). The checkpoint files themselves are
 ``minidl.persist``'s, re-exported here; a run assembled from a config is ``minidl.experiment``.
 """
 
@@ -11,6 +11,7 @@ from minidl.persist.rng import capture_rng_states, module_generators, restore_rn
 from minidl.train.callbacks import Callback, CallbackList
 from minidl.train.checkpointer import Checkpointer
 from minidl.train.divergence import DivergenceError, DivergenceGuard
+from minidl.train.early_stopping import EarlyStopping
 from minidl.train.evaluation import EpochResult, Evaluation, eval_mode, evaluate_model
 from minidl.train.interrupt import StopOnSignal, TrainingInterrupted, stop_on_signals
 from minidl.train.loop import Loop
@@ -29,6 +30,7 @@ __all__ = [
     "ClassificationMetrics",
     "DivergenceError",
     "DivergenceGuard",
+    "EarlyStopping",
     "EpochResult",
     "Evaluation",
     "FitStart",

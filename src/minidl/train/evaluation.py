@@ -41,6 +41,18 @@ class Evaluation:
     def accuracy(self) -> float | None:
         return self.metrics.accuracy if isinstance(self.metrics, ClassificationMetrics) else None
 
+    def __str__(self) -> str:
+        """A table: one metric a row (``print(trainer.evaluate(x, y))``)."""
+        values = self.metrics.as_dict() if self.metrics is not None else {}
+        values["loss"] = self.loss
+        rows = [(name, _cell(value)) for name, value in values.items() if value is not None]
+        width = max(len(name) for name, _ in rows)
+        return "\n".join([f"{'metric':<{width}}  value", *(f"{name:<{width}}  {cell}" for name, cell in rows)])
+
+
+def _cell(value: float | int) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.6f}"
+
 
 @contextlib.contextmanager
 def eval_mode(model: Module) -> Iterator[Module]:

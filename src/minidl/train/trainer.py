@@ -29,6 +29,7 @@ from minidl.train.loop import Loop, check_run
 from minidl.train.schedule import LRSchedule
 from minidl.train.state import LOADER, FitStart
 from minidl.train.task import Task
+from minidl.train.verbose import Verbose
 
 
 class Trainer:
@@ -71,9 +72,11 @@ class Trainer:
         seed: int = 0,
         validation_data: tuple[torch.Tensor, torch.Tensor] | None = None,
         start: FitStart | None = None,
+        verbose: int = 0,
     ) -> list[EpochResult]:
         """Train epochs ``start.epoch`` to ``epochs``; ``start`` (``state.restore_state``) resumes a checkpoint.
 
+        ``verbose`` (Keras' values; default 0): 0 nothing, 1 a progress bar per epoch (``tqdm.auto``), 2 a line each.
         A resumed run is bit for bit the run that was never stopped: the same batches (the loader's RNG),
         dropout masks (torch's and the layers' RNGs), lrs, optimizer and callback state. A non-finite loss
         or weight raises ``DivergenceError`` naming the step and layer (``divergence``).
@@ -81,6 +84,7 @@ class Trainer:
         self.start(
             x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, validation_data=validation_data, epochs=epochs
         )
+        self._callbacks.callbacks.extend([Verbose(verbose)] if verbose else [])  # for this fit only
         if start is not None:
             self.resume(start)
         self.run()
