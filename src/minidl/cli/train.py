@@ -29,6 +29,7 @@ from minidl.experiment.saved_model import SavedModel
 from minidl.train.checkpointer import Checkpointer
 from minidl.train.evaluation import EpochResult, Evaluation
 from minidl.train.interrupt import StopOnSignal, TrainingInterrupted, stop_on_signals
+from minidl.train.state import FitStart
 
 DESCRIPTION = """\
 Train an MLP. With no flags: the EE-559 disk experiment, 2-25-25-25-1, MSE, SGD lr 0.01, batch size 1,
@@ -135,13 +136,7 @@ def train_here(
     if resume is not None and complete(run_dir.path, start, config, context.is_main):  # every rank: none trains
         return 0
     if not context.is_main:  # the same steps as rank 0 (the collectives are in fit), silently
-        on_signal = stop_for(context)  # a signal stops every rank after the same step
-        try:
-            with stop_on_signals(on_signal):
-                experiment.fit([on_signal], start=start)
-        except TrainingInterrupted:  # rank 0 saves the checkpoint, speaks for the run and gives its exit code
-            pass
-        return 0
+        return follow(experiment, context, start)
     say = (lambda *a: None) if args.quiet else print
     say(experiment.model if experiment.recipe is None else f"{experiment.recipe}\n{experiment.model}")
     if resume is not None:
@@ -152,15 +147,7 @@ def train_here(
         lock_new_run_folder(run_dir.path, overwrite=run_dir.overwrite)  # held until run_train returns
         run_dir.create()
         run_dir.write("config.json", to_json(config))
-    every = resume.every if resume is not None else args.checkpoint_every
-    keep = resume.keep if resume is not None else args.keep
-    checkpointer = Checkpointer(
-        run_dir.path,
-        every=DEFAULT_EVERY if every is None else every,
-        keep=DEFAULT_KEEP if keep is None else keep,
-        metadata={"config": config, "data_seed": config["seed"]},
-        last=resume.path if resume is not None else None,
-    )
+    checkpointer = checkpointer_for(args, config, run_dir, resume)
     callbacks = [*progress_for(config["epochs"], quiet=args.quiet), MetricsLog(run_dir), checkpointer]
     on_signal = stop_for(context)  # last: it names the checkpoint written where a signal stopped the run
     start_time = time.perf_counter()
@@ -179,6 +166,30 @@ def train_here(
     write_results(args, experiment, run_dir, test, history)
     say(f"run folder: {run_dir.path}")
     return 0
+
+
+def follow(experiment: Experiment, context: DistContext, start: FitStart | None) -> int:
+    """A rank other than 0: the same steps, silently; rank 0 saves, speaks for the run and gives the exit code."""
+    on_signal = stop_for(context)  # a signal stops every rank after the same step
+    try:
+        with stop_on_signals(on_signal):
+            experiment.fit([on_signal], start=start)
+    except TrainingInterrupted:
+        pass
+    return 0
+
+
+def checkpointer_for(args: argparse.Namespace, config: dict, run_dir: RunDir, resume: Resume | None) -> Checkpointer:
+    """The run's ``Checkpointer``: --checkpoint-every and --keep, or what the resumed run was given."""
+    every = resume.every if resume is not None else args.checkpoint_every
+    keep = resume.keep if resume is not None else args.keep
+    return Checkpointer(
+        run_dir.path,
+        every=DEFAULT_EVERY if every is None else every,
+        keep=DEFAULT_KEEP if keep is None else keep,
+        metadata={"config": config, "data_seed": config["seed"]},
+        last=resume.path if resume is not None else None,
+    )
 
 
 def stop_for(context: DistContext) -> StopOnSignal:

@@ -53,8 +53,7 @@ class Trainer:
         scheduler: Any = None,
     ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self.task = task
-        self.scheduler = scheduler
+        self.task, self.scheduler = task, scheduler
         self.callbacks = list(callbacks)
         self.history: list[EpochResult] = []
         self.stop_training = False  # a callback (or a signal handler) sets it; the loop stops at a step boundary
@@ -185,7 +184,8 @@ class Trainer:
         val = self.evaluate(*loop.validation_data) if loop.validation_data is not None else None
         loop.evaluations = {"train": train, "val": val}
         seconds = time.perf_counter() - loop.began
-        result = EpochResult(loop.epoch, loss, train.accuracy, loop.lr, seconds, *_val(val))
+        val_metrics = (val.loss, val.accuracy) if val is not None else (None, None)
+        result = EpochResult(loop.epoch, loss, train.accuracy, loop.lr, seconds, *val_metrics)
         self.history.append(result)
         loop.epoch, loop.step, loop.batches = loop.epoch + 1, 0, None
         callbacks.on_epoch_end(result)
@@ -248,7 +248,3 @@ class Trainer:
         with eval_mode(self.model):
             output = self.model(x)
         return self.task.predict(output, self.loss_fn) if self.task is not None else output
-
-
-def _val(val: Evaluation | None) -> tuple[float | None, float | None]:
-    return (val.loss, val.accuracy) if val is not None else (None, None)
