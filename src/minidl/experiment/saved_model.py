@@ -161,36 +161,8 @@ class SavedModel:
     def _build(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor], source: str) -> SavedModel:
         check_metadata(meta, source)  # every number against what the file holds, before any allocation
         task = Task(meta["task"]["kind"], meta["task"]["num_classes"])
-        if meta["dtype"] not in DTYPES:
-            raise CheckpointError(f"model {source}: unsupported dtype {meta['dtype']!r:.40}")
-        in_features, out_features, dropout = meta["in_features"], meta["out_features"], meta.get("dropout", 0.0)
-        output = meta.get("output_activation")
-        if not (is_count(in_features) and in_features >= 1 and is_count(out_features) and out_features >= 1):
-            raise CheckpointError(f"model {source}: invalid layer sizes {in_features!r:.40}, {out_features!r:.40}")
-        weights = {k: v for k, v in tensors.items() if not k.startswith(("standardizer.", "target."))}
-        widths = [in_features, *(size for size, _ in parse_hidden(meta["hidden"])), out_features]
-        expected = sum((a + 1) * b for a, b in itertools.pairwise(widths))  # weights and biases
-        found = sum(t.numel() for t in weights.values())
-        if expected != found:  # checked before building, so a crafted header cannot make a huge model
-            raise CheckpointError(
-                f"model {source}: its metadata describes {expected} parameters, the file holds {found}"
-            )
-        with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: keep the RNG as it was
-            model = build_model(
-                in_features, meta["hidden"], out_features, output, dtype=DTYPES[meta["dtype"]], dropout=dropout
-            )
-        model.load_state_dict(weights)
-        standardizer = None
-        stats = {k: v for k, v in tensors.items() if k.startswith("standardizer.")}
-        if stats:
-            mean, std = stats.get("standardizer.mean"), stats.get("standardizer.std")
-            if set(stats) != {"standardizer.mean", "standardizer.std"} or any(
-                t.shape != (in_features,) or not t.is_floating_point() for t in (mean, std)
-            ):
-                raise CheckpointError(
-                    f"model {source}: standardizer tensors must be mean and std of {in_features} floats"
-                )
-            standardizer = Standardizer(mean, std)
+        model, standardizer = _model(meta, tensors, source), _standardizer(tensors, meta["in_features"], source)
+        out_features, output, dropout = meta["out_features"], meta.get("output_activation"), meta.get("dropout", 0.0)
         loss_config = meta["loss"]
         if not isinstance(loss_config, dict) or loss_config.get("name") not in table("loss"):
             raise CheckpointError(f"model {source}: unknown loss {loss_config!r:.80}")
@@ -219,3 +191,38 @@ class SavedModel:
         """Read ``model.safetensors``: a regular file only (a FIFO or a folder is refused, never waited on)."""
         path = Path(path)
         return cls.from_bytes(read_regular_file(path, "model"), str(path))
+
+
+def _model(meta: dict[str, Any], tensors: dict[str, torch.Tensor], source: str) -> Module:
+    """The network the metadata describes, with the file's weights (their count checked before building)."""
+    if meta["dtype"] not in DTYPES:
+        raise CheckpointError(f"model {source}: unsupported dtype {meta['dtype']!r:.40}")
+    in_features, out_features, dropout = meta["in_features"], meta["out_features"], meta.get("dropout", 0.0)
+    if not (is_count(in_features) and in_features >= 1 and is_count(out_features) and out_features >= 1):
+        raise CheckpointError(f"model {source}: invalid layer sizes {in_features!r:.40}, {out_features!r:.40}")
+    weights = {k: v for k, v in tensors.items() if not k.startswith(("standardizer.", "target."))}
+    widths = [in_features, *(size for size, _ in parse_hidden(meta["hidden"])), out_features]
+    expected = sum((a + 1) * b for a, b in itertools.pairwise(widths))  # weights and biases
+    found = sum(t.numel() for t in weights.values())
+    if expected != found:  # checked before building, so a crafted header cannot make a huge model
+        raise CheckpointError(f"model {source}: its metadata describes {expected} parameters, the file holds {found}")
+    output = meta.get("output_activation")
+    with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: keep the RNG as it was
+        model = build_model(
+            in_features, meta["hidden"], out_features, output, dtype=DTYPES[meta["dtype"]], dropout=dropout
+        )
+    model.load_state_dict(weights)
+    return model
+
+
+def _standardizer(tensors: dict[str, torch.Tensor], in_features: int, source: str) -> Standardizer | None:
+    """The features' standardisation, if the file holds one: the mean and std of ``in_features`` floats."""
+    stats = {k: v for k, v in tensors.items() if k.startswith("standardizer.")}
+    if not stats:
+        return None
+    mean, std = stats.get("standardizer.mean"), stats.get("standardizer.std")
+    if set(stats) != {"standardizer.mean", "standardizer.std"} or any(
+        t.shape != (in_features,) or not t.is_floating_point() for t in (mean, std)
+    ):
+        raise CheckpointError(f"model {source}: standardizer tensors must be mean and std of {in_features} floats")
+    return Standardizer(mean, std)
