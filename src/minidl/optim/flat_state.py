@@ -99,22 +99,16 @@ class FlatState:
         self.publish(state)
 
 
-class StateEntry(dict):
-    """One parameter's state; a user's assignment or deletion tells the optimizer to re-read it."""
+class _Tracked(dict):
+    """A dict whose deletions tell its optimizer (``owner``) to re-read the state at the next step."""
 
-    def __init__(self, owner: Any, *args: Any) -> None:
-        super().__init__(*args)
-        self._owner = owner
+    _owner: Any
 
     def _edited(self) -> None:
-        if not self._owner._stepping:
+        if not self._owner._stepping:  # the optimizer's own writes during a step are not edits
             self._owner._state_edited = True
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        self._edited()
-
-    def __delitem__(self, key: str) -> None:
+    def __delitem__(self, key: Any) -> None:
         super().__delitem__(key)
         self._edited()
 
@@ -127,6 +121,18 @@ class StateEntry(dict):
         self._edited()
         return value
 
+
+class StateEntry(_Tracked):
+    """One parameter's state; a user's assignment or deletion tells the optimizer to re-read it."""
+
+    def __init__(self, owner: Any, *args: Any) -> None:
+        super().__init__(*args)
+        self._owner = owner
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._edited()
+
     def update(self, *args: Any, **kwargs: Any) -> None:
         super().update(*args, **kwargs)
         self._edited()
@@ -137,7 +143,7 @@ class StateEntry(dict):
         return self[key]
 
 
-class State(dict):
+class State(_Tracked):
     """``Optimizer.state``: Parameter -> StateEntry, a defaultdict as torch's; edits take effect at the next step."""
 
     def __init__(self, owner: Any, initial: dict | None = None) -> None:
@@ -151,26 +157,9 @@ class State(dict):
         dict.__setitem__(self, p, entry)
         return entry
 
-    def _edited(self) -> None:
-        if not self._owner._stepping:
-            self._owner._state_edited = True
-
     def __setitem__(self, p: Parameter, entry: dict) -> None:
         dict.__setitem__(self, p, entry if isinstance(entry, StateEntry) else StateEntry(self._owner, entry))
         self._edited()
-
-    def __delitem__(self, p: Parameter) -> None:
-        super().__delitem__(p)
-        self._edited()
-
-    def clear(self) -> None:
-        super().clear()
-        self._edited()
-
-    def pop(self, *args: Any) -> Any:
-        value = super().pop(*args)
-        self._edited()
-        return value
 
     def setdefault(self, p: Parameter, default: dict | None = None) -> StateEntry:
         if p not in self:
