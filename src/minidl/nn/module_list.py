@@ -31,7 +31,7 @@ class ModuleList(IndexedModules):
 
 
 class ModuleDict(Module):
-    """Modules by string key, in insertion order, as torch.nn.ModuleDict."""
+    """Modules by string key, in insertion order, as torch's ModuleDict."""
 
     def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
         if modules is not None:

@@ -125,7 +125,7 @@ def script(session: Session) -> str:
     if session.built.experiment.output_activation == "sigmoid":
         torch_layers.append("nn.Sigmoid()")
     layers = ",\n    ".join(torch_layers)
-    return f'''"""The playground's network again: train it with minidl, then load the weights into torch.nn.
+    return f'''"""The playground's network again: train it with minidl, then load the weights into PyTorch.
 
 Run in the folder that holds config.toml and data.csv:  python train.py
 """
@@ -146,7 +146,7 @@ experiment.fit()
 test = experiment.evaluate("test")
 print(f"minidl: test loss {{test.loss:.6f}}, accuracy {{test.accuracy}}")
 
-# model.safetensors holds the layers under torch.nn's names (0.weight, 0.bias, ...), and the features'
+# model.safetensors holds the layers under PyTorch's names (0.weight, 0.bias, ...), and the features'
 # standardisation (standardizer.mean, standardizer.std) when it was on: the network reads (x - mean) / std
 tensors = load_file("model.safetensors")
 net = nn.Sequential(
@@ -164,10 +164,10 @@ def readme(session: Session) -> str:
         "",
         "config.toml        minidl train --config config.toml  (run in this folder: it reads data.csv)",
         "data.csv           the points, one column per input feature, then label",
-        "model.safetensors  the weights now, in minidl's model format (torch.nn's names; see train.py)",
+        "model.safetensors  the weights now, in minidl's model format (PyTorch's names; see train.py)",
         "config.json        with model.safetensors this folder is a run folder: in it, minidl evaluate .",
         "                   and minidl predict . --input new.csv --output predictions.csv",
-        "train.py           the same in Python, and loading the weights into torch.nn",
+        "train.py           the same in Python, and loading the weights into PyTorch",
         "",
     ]
     if problems:

@@ -11,12 +11,12 @@ from minidl.playground.data import GENERATORS, RADIUS
 from minidl.playground.setup import MAX_POINTS, Setup, SetupError
 
 if TYPE_CHECKING:
-    from minidl.playground.session import Session
+    from minidl.playground.view import SessionView
 
 MAX_CLASSES = 6
 
 
-def session_data(session: Session, setup: Setup) -> tuple[torch.Tensor, torch.Tensor, float]:
+def session_data(session: SessionView, setup: Setup) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Raw points, targets and the half-width of the plane they lie in."""
     if setup.dataset != "custom":
         x, y = GENERATORS[setup.dataset](setup.points, setup.noise, setup.dseed)
@@ -29,7 +29,7 @@ def session_data(session: Session, setup: Setup) -> tuple[torch.Tensor, torch.Te
     return raw[:, :2], y, extent
 
 
-def add_point(session: Session, x: float, y: float, label: float) -> Setup:
+def add_point(session: SessionView, x: float, y: float, label: float) -> Setup:
     """Add a point (class ``label``, or a target value for regression) and rebuild on the own data.
 
     The first click on a generated data set starts the own data from its points (as ConvNetJS)."""
@@ -49,13 +49,13 @@ def add_point(session: Session, x: float, y: float, label: float) -> Setup:
     return session.built.setup
 
 
-def clear_points(session: Session) -> Setup:
+def clear_points(session: SessionView) -> Setup:
     """Empty the own data (the network keeps training on the last data until 4 points are added)."""
     session.custom, session.class_names = [], []
     return session.built.setup
 
 
-def upload_csv(session: Session, upload: tuple[list, list[str], bool]) -> Setup:
+def upload_csv(session: SessionView, upload: tuple[list, list[str], bool]) -> Setup:
     """Train on an uploaded file's points (``upload.read_upload``); on error the old data stays."""
     points, names, regression = upload
     problem = "regression" if regression else "classification"

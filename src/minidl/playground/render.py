@@ -13,7 +13,7 @@ from minidl.playground.data import FEATURES, features
 from minidl.playground.frames import GRID, STRIDE, pack, quantize_signed, quantize_unit
 
 if TYPE_CHECKING:
-    from minidl.playground.session import Session
+    from minidl.playground.view import SessionView
 
 
 def _b64(tensor: torch.Tensor) -> str:
@@ -27,7 +27,7 @@ def grid_points(extent: float) -> torch.Tensor:
     return torch.stack([x1.reshape(-1), x2.reshape(-1)], 1)
 
 
-def net_message(session: Session) -> str:
+def net_message(session: SessionView) -> str:
     built = session.built
     setup, experiment = built.setup, built.experiment
     split = torch.zeros(len(session.points), dtype=torch.uint8)
@@ -54,7 +54,7 @@ def net_message(session: Session) -> str:
     )
 
 
-def _display(session: Session, output: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+def _display(session: SessionView, output: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     """The output plane: P(class 1), or value / scale, or the argmax class and its probability."""
     built = session.built
     loss_name = built.setup.loss
@@ -71,7 +71,7 @@ def _display(session: Session, output: torch.Tensor) -> list[tuple[str, torch.Te
     return [("output", cls.to(torch.uint8)), ("confidence", quantize_unit(conf))]
 
 
-def render_frame(session: Session) -> str:
+def render_frame(session: SessionView) -> str:
     built = session.built
     model, trainer, experiment = built.model, built.trainer, built.experiment
     was_training = model.training

@@ -22,13 +22,36 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from minidl.errors import ConfigError
 
 if TYPE_CHECKING:
+    import torch
+
+    from minidl.nn.module import Module
+    from minidl.optim.optimizer import Optimizer
     from minidl.train.evaluation import EpochResult
-    from minidl.train.trainer import Trainer
+    from minidl.train.loop import Loop
+
+
+class TrainerView(Protocol):
+    """What callbacks (and the checkpoint state) read and set of the ``Trainer`` that calls them.
+
+    A protocol rather than the class, so the modules the trainer imports need not import it back.
+    """
+
+    model: Module
+    optimizer: Optimizer
+    scheduler: Any
+    loop: Loop | None
+    history: list[EpochResult]
+    stop_training: bool
+    last_checkpoint: Any
+
+    def callback_states(self) -> dict[str, dict[str, Any]]: ...
+
+    def train_step(self, xb: torch.Tensor, tb: torch.Tensor) -> tuple[torch.Tensor, float]: ...
 
 
 class Callback:
@@ -36,7 +59,7 @@ class Callback:
 
     step_every: int = 0
 
-    def on_fit_begin(self, trainer: Trainer) -> None:
+    def on_fit_begin(self, trainer: TrainerView) -> None:
         """Training starts (or resumes); ``trainer.loop`` says where."""
 
     def on_epoch_begin(self, epoch: int, steps: int) -> None:
@@ -51,7 +74,7 @@ class Callback:
     def on_epoch_end(self, result: EpochResult) -> None:
         """An epoch is done, measured and appended to ``trainer.history``."""
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, trainer: TrainerView) -> None:
         """Training finished, or stopped early (``trainer.stop_training``), perhaps in the middle of an epoch."""
 
     @property
@@ -92,7 +115,7 @@ class CallbackList:
         self._stepped: list[Callback] = []
         self._last: list[int] = []  # the step of each stepped callback's last call
 
-    def on_fit_begin(self, trainer: Trainer) -> None:
+    def on_fit_begin(self, trainer: TrainerView) -> None:
         for c in self.callbacks:
             c.on_fit_begin(trainer)
 
@@ -132,7 +155,7 @@ class CallbackList:
         for c in self.callbacks:
             c.on_epoch_end(result)
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, trainer: TrainerView) -> None:
         for c in self.callbacks:
             c.on_fit_end(trainer)
 

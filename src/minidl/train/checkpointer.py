@@ -19,12 +19,11 @@ from minidl.checks import is_int
 from minidl.errors import ConfigError
 from minidl.persist.checkpoint import Checkpoint
 from minidl.persist.checkpoint_folder import CheckpointManager
-from minidl.train.callbacks import Callback
+from minidl.train.callbacks import Callback, TrainerView
 from minidl.train.state import capture_state
 
 if TYPE_CHECKING:
     from minidl.train.evaluation import EpochResult
-    from minidl.train.trainer import Trainer
 
 
 class Checkpointer(Callback):
@@ -45,14 +44,14 @@ class Checkpointer(Callback):
         self.every = every
         self.metadata = dict(metadata or {})
         self.last = last  # the newest checkpoint of this run (a resumed run's: the one it resumed from)
-        self.trainer: Trainer | None = None
+        self.trainer: TrainerView | None = None
         self._saved_at: tuple[int, int] | None = None  # (global step, epochs done) of the last save
 
     def due(self, epoch: int, epochs: int | None) -> bool:
         """Whether the end of ``epoch`` (of ``epochs``) gets a checkpoint."""
         return epoch == epochs or (self.every > 0 and epoch % self.every == 0)
 
-    def on_fit_begin(self, trainer: Trainer) -> None:
+    def on_fit_begin(self, trainer: TrainerView) -> None:
         self.trainer = trainer
         trainer.last_checkpoint = self.last
 
@@ -60,7 +59,7 @@ class Checkpointer(Callback):
         if self.trainer.stop_training or self.due(result.epoch, self.trainer.loop.epochs):
             self.save_now()
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, trainer: TrainerView) -> None:
         loop = trainer.loop
         if trainer.stop_training and self._saved_at != (loop.global_step, loop.epochs_done):
             self.save_now()
@@ -77,7 +76,7 @@ class Checkpointer(Callback):
         self._saved_at = (loop.global_step, loop.epochs_done)
         return path
 
-    def save(self, trainer: Trainer, state: Checkpoint) -> Path:
+    def save(self, trainer: TrainerView, state: Checkpoint) -> Path:
         """Write ``state`` (from ``capture_state``) with the run's history and settings; return its path."""
         metadata = {
             **self.metadata,

@@ -15,7 +15,6 @@ import itertools
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -24,11 +23,8 @@ from minidl.errors import MinidlError
 from minidl.nn.module import Module
 from minidl.persist.checkpoint import Checkpoint
 from minidl.persist.rng import module_generators, restore_rng_states
-from minidl.train.callbacks import Callback
+from minidl.train.callbacks import Callback, TrainerView
 from minidl.train.state import LOADER, capture_state, restore_state
-
-if TYPE_CHECKING:
-    from minidl.train.trainer import Trainer
 
 
 class DivergenceError(MinidlError):
@@ -61,10 +57,10 @@ class DivergenceGuard(Callback):
     """
 
     def __init__(self) -> None:
-        self.trainer: Trainer | None = None
+        self.trainer: TrainerView | None = None
         self.snapshot: Checkpoint | None = None  # the state the epoch in progress started from
 
-    def on_fit_begin(self, trainer: Trainer) -> None:
+    def on_fit_begin(self, trainer: TrainerView) -> None:
         self.trainer = trainer
 
     def on_epoch_begin(self, epoch: int, steps: int) -> None:
@@ -75,7 +71,7 @@ class DivergenceGuard(Callback):
         if not math.isfinite(loss) or not all_finite(p.data for p in self.trainer.model.parameters()):
             raise self.diverged()
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, trainer: TrainerView) -> None:
         loop = trainer.loop
         if loop.in_epoch and not all_finite([loop.loss_sum, *(p.data for p in trainer.model.parameters())]):
             raise self.diverged()
@@ -101,7 +97,9 @@ def first_nonfinite_grad(model: Module) -> str | None:
     return None
 
 
-def locate(trainer: Trainer, loader: DataLoader, snapshot: Checkpoint) -> tuple[int | None, float | None, str | None]:
+def locate(
+    trainer: TrainerView, loader: DataLoader, snapshot: Checkpoint
+) -> tuple[int | None, float | None, str | None]:
     """Replay the epoch that ``snapshot`` starts, checking each step: ``(step, batch loss, layer)`` of the
     first step with a non-finite loss or gradient (``layer`` None for the loss alone), or Nones if none
     recurs. The trainer is put back to ``snapshot`` afterwards: its weights are the last good ones."""

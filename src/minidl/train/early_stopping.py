@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from minidl.checks import is_int, is_number
 from minidl.errors import ConfigError
-from minidl.train.callbacks import Callback
+from minidl.train.callbacks import Callback, TrainerView
 
 if TYPE_CHECKING:
     from minidl.train.evaluation import EpochResult
-    from minidl.train.trainer import Trainer
 
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 MODES = ("auto", "min", "max")
@@ -53,7 +52,7 @@ class EarlyStopping(Callback):
         self.best = math.inf if self.mode == "min" else -math.inf
         self.wait, self.best_epoch, self.stopped_epoch = 0, 0, 0  # epochs from 1; 0: none yet
         self.best_weights: dict[str, Any] | None = None
-        self.trainer: Trainer | None = None
+        self.trainer: TrainerView | None = None
 
     def improved(self, current: float) -> bool:
         """Whether ``current`` beats the best by more than ``min_delta``."""
@@ -61,7 +60,7 @@ class EarlyStopping(Callback):
             return current + self.min_delta < self.best
         return current - self.min_delta > self.best
 
-    def on_fit_begin(self, trainer: Trainer) -> None:
+    def on_fit_begin(self, trainer: TrainerView) -> None:
         self.trainer = trainer
         loop = trainer.loop
         if self.monitor.startswith("val_") and loop is not None and loop.validation_data is None:
@@ -83,7 +82,7 @@ class EarlyStopping(Callback):
             self.stopped_epoch = result.epoch
             self.trainer.stop_training = True
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, trainer: TrainerView) -> None:
         ended = self.stopped_epoch or trainer.loop.finished  # not an interruption: that run resumes
         if self.restore_best_weights and self.best_weights is not None and ended:
             trainer.model.load_state_dict(self.best_weights)

@@ -15,13 +15,9 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from minidl.errors import MinidlError
-from minidl.train.callbacks import Callback
-
-if TYPE_CHECKING:
-    from minidl.train.trainer import Trainer
+from minidl.train.callbacks import Callback, TrainerView
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []))
 
@@ -45,19 +41,19 @@ class StopOnSignal(Callback):
 
     def __init__(self) -> None:
         self.signum = 0  # 0 until a signal asks training to stop
-        self.trainer: Trainer | None = None
+        self.trainer: TrainerView | None = None
 
     def request(self, signum: int) -> None:
         self.signum = signum
         if self.trainer is not None:
             self.trainer.stop_training = True
 
-    def on_fit_begin(self, trainer: Trainer) -> None:
+    def on_fit_begin(self, trainer: TrainerView) -> None:
         self.trainer = trainer
         if self.signum:
             trainer.stop_training = True
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, trainer: TrainerView) -> None:
         if not self.signum:
             return
         loop = trainer.loop

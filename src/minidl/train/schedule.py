@@ -12,11 +12,10 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from minidl.errors import ConfigError
-from minidl.train.callbacks import Callback
+from minidl.train.callbacks import Callback, TrainerView
 
 if TYPE_CHECKING:
     from minidl.train.evaluation import EpochResult
-    from minidl.train.trainer import Trainer
 
 MONITORS = ("auto", "val_loss", "train_loss")
 
@@ -35,14 +34,14 @@ class LRSchedule(Callback):
             raise ConfigError(f"LRSchedule: monitor must be one of {', '.join(MONITORS)}, got {monitor!r}")
         self.scheduler = scheduler
         self.monitor = monitor if takes_metric(scheduler) else None  # None: a schedule by epoch alone
-        self.trainer: Trainer | None = None
+        self.trainer: TrainerView | None = None
 
     @staticmethod
     def of(scheduler: Any) -> list[LRSchedule]:
         """``[LRSchedule(scheduler)]``, or no callback without a scheduler."""
         return [] if scheduler is None else [LRSchedule(scheduler)]
 
-    def on_fit_begin(self, trainer: Trainer) -> None:
+    def on_fit_begin(self, trainer: TrainerView) -> None:
         self.trainer = trainer
 
     def on_epoch_end(self, result: EpochResult) -> None:

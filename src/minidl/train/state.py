@@ -30,7 +30,7 @@ from minidl.persist.rng import CUDA, GLOBAL, capture_rng_states, module_generato
 from minidl.train.evaluation import EpochResult
 
 if TYPE_CHECKING:
-    from minidl.train.trainer import Trainer
+    from minidl.train.callbacks import TrainerView
 
 LOADER = "loader"
 
@@ -54,7 +54,7 @@ class FitStart:
 
 
 def capture_state(
-    trainer: Trainer,
+    trainer: TrainerView,
     epoch: int,
     step: int | None,
     loss_sum: torch.Tensor | None,
@@ -99,7 +99,7 @@ def fit_start(checkpoint: Checkpoint) -> FitStart:
     return FitStart(epoch, step, loss_sum, dict(checkpoint.rng_states), callbacks)
 
 
-def restore_state(trainer: Trainer, checkpoint: Checkpoint) -> FitStart:
+def restore_state(trainer: TrainerView, checkpoint: Checkpoint) -> FitStart:
     """Load ``checkpoint`` into ``trainer`` (model, optimizer, scheduler, history) and say where to go on.
 
     Everything is checked before the trainer changes: a checkpoint that does not fit (another

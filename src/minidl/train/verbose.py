@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from minidl.errors import ConfigError
-from minidl.train.callbacks import Callback
+from minidl.train.callbacks import Callback, TrainerView
 
 if TYPE_CHECKING:
     from minidl.train.evaluation import EpochResult
-    from minidl.train.trainer import Trainer
 
 
 def epoch_line(r: EpochResult) -> str:
@@ -30,7 +29,7 @@ class Verbose(Callback):
         self.bar: Any = None
         self.epochs: int | None = None
 
-    def on_fit_begin(self, trainer: Trainer) -> None:
+    def on_fit_begin(self, trainer: TrainerView) -> None:
         self.epochs = trainer.loop.epochs
 
     def _name(self, epoch: int) -> str:
@@ -55,7 +54,7 @@ class Verbose(Callback):
         else:
             print(f"{self._name(result.epoch)} - {result.seconds:.2f}s - {epoch_line(result)}", flush=True)
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, trainer: TrainerView) -> None:
         if self.bar is not None:  # stopped in the middle of an epoch
             self.bar.close()
             self.bar = None
