@@ -81,8 +81,8 @@ def lock_run_folder(folder: str | Path, *, create: bool = False) -> RunLock:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise ConfigError(f"cannot lock the run folder {folder}: {error.strerror or error}") from None
-    if not _try_lock(fd, path):
-        holder = lock_holder(path)
+    locked, holder = _try_lock(fd, path)
+    if not locked:
         os.close(fd)
         raise ConfigError(in_use_message(folder, holder)) from None
     if not _same_file(fd, path):  # the folder was removed and made again while we opened it: not ours
@@ -134,8 +134,9 @@ def check_not_in_use(folder: str | Path) -> None:
     except OSError:  # no lock file (a new folder, an old run): nobody holds it
         return
     try:
-        if not _try_lock(fd, path):
-            raise ConfigError(in_use_message(Path(folder), lock_holder(path)))
+        locked, holder = _try_lock(fd, path)
+        if not locked:
+            raise ConfigError(in_use_message(Path(folder), holder))
     finally:
         os.close(fd)  # closing also releases the probe's own lock at once
 
@@ -177,17 +178,20 @@ def releases_run_locks(fn: F) -> F:
     return call  # type: ignore[return-value]
 
 
-def _try_lock(fd: int, path: Path, attempts: int = 3) -> bool:
-    """``flock`` without waiting; a refusal counts only while a holder is seen in ``/proc/locks`` (the holder
-    may have ended between the two), so that the refusal can name it. Elsewhere the first answer stands."""
+def _try_lock(fd: int, path: Path, attempts: int = 3) -> tuple[bool, int | None]:
+    """``flock`` without waiting: ``(locked, holder)``. A refusal counts only while a holder is seen in
+    ``/proc/locks`` (the holder may have ended between the two), and the refusal names the PID seen then,
+    not one read again later (by then the holder may be gone). Elsewhere the first answer stands."""
+    holder = None
     for _ in range(attempts):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
+            return True, None
         except OSError:
-            if lock_holder(path) is not None or not os.path.exists("/proc/locks"):
-                return False
-    return False
+            holder = lock_holder(path)
+            if holder is not None or not os.path.exists("/proc/locks"):
+                return False, holder
+    return False, holder
 
 
 def _register(lock: RunLock) -> RunLock:
