@@ -329,7 +329,7 @@ def test_cli_without_the_extra_says_what_to_install(monkeypatch, capsys):
 
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     assert main(["playground", "--no-browser"]) == 1
-    assert "pip install 'minidl[playground]'" in capsys.readouterr().err
+    assert "pip install -c constraints.txt -e '.[playground]' (in the minidl checkout)" in capsys.readouterr().err
 
 
 def test_cli_warns_when_not_bound_to_localhost(monkeypatch, capsys):

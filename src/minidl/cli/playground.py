@@ -8,7 +8,7 @@ import sys
 
 from minidl.errors import ConfigError
 
-INSTALL = "pip install 'minidl[playground]'"
+INSTALL = "pip install -c constraints.txt -e '.[playground]' (in the minidl checkout)"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -6,7 +6,7 @@ import torch
 
 from minidl.errors import DataError
 
-INSTALL_HINT = "pip install minidl[datasets]"
+INSTALL_HINT = "pip install -c constraints.txt -e '.[datasets]' (in the minidl checkout)"
 
 
 def digits(*, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
