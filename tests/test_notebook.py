@@ -39,7 +39,10 @@ def test_the_notebook_is_committed_clean():
 
 def test_the_quickstart_notebook_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", str(_kernelspec(tmp_path / "jupyter")))  # searched before any other
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))  # the connection file: not in $HOME
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))  # nor IPython's profile and history
     monkeypatch.setenv("MPLBACKEND", "Agg")  # no window, whatever the notebook does
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one torch thread, as in-process (tests/conftest.py)
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # the kernel's debugger warns about frozen modules
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell("import sys\nprint(sys.executable)"))
