@@ -226,3 +226,15 @@ def test_relative_links_resolve(page):
             linked_text = re.sub(r"^```.*?^```", "", linked.read_text(encoding="utf-8"), flags=re.S | re.M)
             headings = re.findall(r"^#+ (.+)$", linked_text, flags=re.M)
             assert anchor in {_slug(h) for h in headings}, f"{page}: no heading for #{anchor} in {linked.name}"
+
+
+def test_the_python_api_page_runs():
+    """docs/python-api.md's example (moved there from the README): one step by hand, no autograd."""
+    import torch
+
+    from tests.test_docs import run_page
+
+    ns = run_page("python-api.md")
+    assert ns["value"].dim() == 0 and torch.isfinite(ns["value"])
+    assert ns["optimizer"].state  # the step ran: SGD with momentum keeps a buffer per parameter
+    assert all(p.grad is not None for p in ns["model"].parameters())
