@@ -19,7 +19,8 @@ from minidl.device import resolve_device, resolve_dtype
 from minidl.distributed import DistContext
 from minidl.distributed.trainer import DistributedTrainer
 from minidl.errors import CheckpointError, ConfigError, MinidlError
-from minidl.experiment.components import build, build_model, output_activation, resolve_component
+from minidl.experiment.class_weight import apply_class_weight
+from minidl.experiment.components import build, build_model, check_batchnorm, output_activation, resolve_component
 from minidl.experiment.recipe import AUTO, describe, loss_name
 from minidl.experiment.report import in_data_units, with_baseline
 from minidl.experiment.saved_model import SavedModel
@@ -62,6 +63,11 @@ class Experiment:
         scale_target = self.task.kind == "regression" and config["data"].get("standardize_target", False)
         self.target_scaler = TargetScaler.fit(self.data.train[1]) if scale_target else None
         self.recipe = choose_loss(config, self.task)
+        # class_weight: computed on the training split and written into config["loss"] (config.json)
+        self.class_weight = apply_class_weight(config, self.task, self.data.train[1], self.data.classes, self.data.name)
+        check_batchnorm(
+            config["model"]["hidden"], self.context.world_size, len(self.data.train[0]), config["batch_size"]
+        )
         torch.manual_seed(config["seed"])
         self.loss_fn = build("loss", config["loss"]).to(device=device, dtype=dtype)  # weight buffers follow
         reduction = getattr(self.loss_fn, "reduction", "mean")
