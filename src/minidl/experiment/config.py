@@ -2,7 +2,7 @@
 
 Every setting is declared once, in ``schema.py`` (default, type, check, help); a config is a nested dict::
 
-    seed, epochs, batch_size, device, dtype, nproc
+    seed, epochs, batch_size, device, dtype, nproc, class_weight (and the early-stopping keys)
     [data]       dataset, n_train, n_test, noise, val_fraction, test_fraction, target, header, task, standardize
     [model]      hidden, dropout
     [loss]       name + the loss's constructor arguments

@@ -70,16 +70,7 @@ class Experiment:
         )
         torch.manual_seed(config["seed"])
         self.loss_fn = build("loss", config["loss"]).to(device=device, dtype=dtype)  # weight buffers follow
-        reduction = getattr(self.loss_fn, "reduction", "mean")
-        if reduction not in ("mean", "sum"):  # one loss per element cannot drive the optimizer or be reported
-            raise ConfigError(
-                f"loss {config['loss']['name']!r}: reduction must be 'mean' or 'sum' to train, got {reduction!r}"
-            )
-        if self.loss_fn.class_index_target and not self.task.is_classification:
-            raise ConfigError(
-                f"loss {config['loss']['name']!r} needs class labels, but {self.data.name} has a regression target "
-                "(use a regression loss such as mse, or set data.task = classification)"
-            )
+        check_loss(self.loss_fn, config["loss"]["name"], self.task, self.data.name)
         out_features = self.task.out_features(self.loss_fn, 1)
         self.output_activation = output_activation(self.loss_fn)
         dropout = config["model"].get("dropout", 0.0)
@@ -174,6 +165,18 @@ class Experiment:
             target_name=self.data.target_name,
             target_mean=None if self.task.is_classification else target_mean(self.data.train[1]),
             target_scaler=self.target_scaler,
+        )
+
+
+def check_loss(loss_fn: Any, name: str, task: Task, data_name: str) -> None:
+    """A loss the run can train with: one number per batch, and class labels only for a classification task."""
+    reduction = getattr(loss_fn, "reduction", "mean")
+    if reduction not in ("mean", "sum"):  # one loss per element cannot drive the optimizer or be reported
+        raise ConfigError(f"loss {name!r}: reduction must be 'mean' or 'sum' to train, got {reduction!r}")
+    if loss_fn.class_index_target and not task.is_classification:
+        raise ConfigError(
+            f"loss {name!r} needs class labels, but {data_name} has a regression target "
+            "(use a regression loss such as mse, or set data.task = classification)"
         )
 
 
