@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 import torch
@@ -168,3 +169,15 @@ def test_a_config_file_takes_bn_items_too(wine_like, tmp_path):
     assert main(["train", "--config", str(config), "--no-plots", "--quiet", "--out", str(out)]) == 0
     assert json.loads((out / "config.json").read_text())["model"]["hidden"] == "8:bn:relu,4:tanh:bn"
     assert [type(m) for m in SavedModel.load(out / "model.safetensors").model] == [L, BN, R, L, T, BN, L]
+
+
+def test_early_stopping_restores_the_best_epochs_running_statistics_too(wine_like, tmp_path, capsys):
+    out = tmp_path / "run"
+    flags = ["--hidden", "8:relu:bn", "--early-stopping", "1", "--epochs", "60", "--lr", "0.1", "--batch-size", "32"]
+    assert main(["train", "--dataset", str(wine_like), *flags, "--no-plots", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    best = int(re.search(r"weights of epoch (\d+) restored", said)[1])
+    rows = (out / "metrics.csv").read_text().splitlines()[1:]
+    assert best < len(rows)  # it stopped after a worse epoch
+    tensors = load_file(out / "model.safetensors")
+    assert tensors["2.num_batches_tracked"].item() == best * -(-105 // 32)  # the best epoch's buffers, not the last's
