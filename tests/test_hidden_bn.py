@@ -181,3 +181,41 @@ def test_early_stopping_restores_the_best_epochs_running_statistics_too(wine_lik
     assert best < len(rows)  # it stopped after a worse epoch
     tensors = load_file(out / "model.safetensors")
     assert tensors["2.num_batches_tracked"].item() == best * -(-105 // 32)  # the best epoch's buffers, not the last's
+
+
+def test_spaces_and_capitals_in_a_bn_item_are_still_checked(wine_like, tmp_path, capsys):
+    argv = ["train", "--dataset", str(wine_like), "--hidden", "4:tanh, 8 : Relu : BN ", "--batch-size", "1"]
+    assert run([*argv, "--out", str(tmp_path / "run")]) == 1
+    assert "hidden layer '8 : Relu : BN': BatchNorm1d needs at least 2 rows" in capsys.readouterr().err
+
+
+def test_training_steps_with_bn_items_equal_torch_nn_and_torch_optim(wine_like):
+    from minidl.experiment.config import resolve
+    from minidl.experiment.experiment import Experiment
+
+    layer = {
+        "data": {"dataset": str(wine_like)},
+        "dtype": "float64",
+        "model": {"hidden": "6:bn:relu,5:tanh:bn"},
+        "batch_size": 16,
+    }
+    experiment = Experiment(resolve({**layer, "loss": {"name": "cross-entropy"}, "optimizer": {"name": "sgd"}}))
+    model, trainer = experiment.model, experiment.trainer
+    twin = torch_twin(model)
+    twin.load_state_dict(model.state_dict(), strict=True)
+    optimizer = torch.optim.SGD(twin.parameters(), lr=experiment.config["optimizer"]["lr"])
+    x, y = experiment.split("train")
+    model.train()
+    twin.train()
+    for start in (0, 16, 32, 48):
+        xb, yb = x[start : start + 16], y[start : start + 16]
+        trainer.train_step(xb, yb)
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(twin(xb), yb).backward()
+        optimizer.step()
+    ours, theirs = model.state_dict(), twin.state_dict()
+    assert ours.keys() == theirs.keys() and {k for k in ours if "running" in k} == {
+        "1.running_mean", "1.running_var", "5.running_mean", "5.running_var"
+    }  # fmt: skip
+    for key in ours:
+        assert torch.allclose(ours[key], theirs[key], rtol=0, atol=1e-12), key

@@ -69,7 +69,7 @@ def apply_class_weight(
         if given is not None and (key != argument or given != value):  # a config.json of this run holds value
             raise ConfigError(
                 f"class_weight and loss.{key} = {given!r:.60} both given: use --class-weight or --loss-args {key}=..., "
-                "not both"
+                "not both (a run's config.json records in the loss the weights it trained with)"
             )
     config["loss"][argument] = value
     return describe(setting, argument, value, labels, len(y_train))

@@ -155,9 +155,9 @@ def build_model(
 def check_batchnorm(hidden: str, processes: int, n_train: int | None = None, batch_size: int = 2) -> None:
     """A spec with ``bn`` items trains in one process, on batches of at least 2 rows (torch's BatchNorm1d
     cannot compute a batch's variance from one row, and minidl has no SyncBatchNorm)."""
-    from minidl.nn.mlp import BN
+    from minidl.nn.mlp import hidden_layers
 
-    items = [item.strip() for item in hidden.split(",") if BN in item.strip().lower().split(":")[1:]]
+    items = [item.strip() for item in hidden.split(",") if item.strip() and hidden_layers(item)[0].bn]
     if not items:
         return
     where = f"hidden layer {items[0]!r}"
