@@ -138,7 +138,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.hidden", SEED_HIDDEN,
             lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v)),
             'a spec such as "25:relu,25:tanh" or a list of "SIZE:ACTIVATION" strings',
-            "hidden layers as SIZE:ACTIVATION,... (default {default}; '' for none)", metavar="SPEC"),
+            "hidden layers as SIZE:ACTIVATION,... (default {default}; '' for none); add :bn for a BatchNorm1d "
+            "where written (64:relu:bn after the activation, 64:bn:relu before it)", metavar="SPEC"),
     Setting("model.dropout", 0.0, _fraction, "a dropout probability in [0, 1)",
             "dropout probability after each hidden layer, in [0, 1) (default 0: no Dropout layers)",
             parse="fraction", metavar="P"),
