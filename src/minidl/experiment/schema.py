@@ -66,7 +66,7 @@ def _fraction(v: Any) -> bool:
 
 
 def is_class_weight(v: Any) -> bool:
-    """ "balanced", or one weight >= 0 per class (at least two, not all 0)."""
+    """The string balanced, or one weight >= 0 per class (at least two, not all 0)."""
     if v == BALANCED:
         return True
     return isinstance(v, list) and len(v) >= 2 and all(is_number(w) and w >= 0 for w in v) and any(w > 0 for w in v)
