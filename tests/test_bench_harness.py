@@ -176,6 +176,12 @@ def test_paired_step_compares_a_tree_with_itself(capsys):
     from benchmarks import paired_step
 
     src = str(ROOT / "src")
-    paired_step.main(["--before", src, "--after", src, "--blocks", "2", "--case", "4a"])
+    ours = {k: m for k, m in sys.modules.items() if k == "minidl" or k.startswith("minidl.")}
+    try:
+        paired_step.main(["--before", src, "--after", src, "--blocks", "2", "--case", "4a"])
+    finally:  # paired_step swaps minidl's modules out of sys.modules: put this process's back for later tests
+        for name in [k for k in sys.modules if k == "minidl" or k.startswith("minidl.")]:
+            del sys.modules[name]
+        sys.modules.update(ours)
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert "case 4a" in line and "after/before median" in line
