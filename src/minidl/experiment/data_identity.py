@@ -72,9 +72,9 @@ def load_recorded(data: dict[str, Any], seed: int, dtype: torch.dtype) -> tuple[
     return loaded, identity
 
 
-def new_run_hint(run: str | os.PathLike[str]) -> str:
-    config = Path(run) / "config.json"
-    return f"to train on the data as it is now, start a new run: minidl train --config {config} --out NEWDIR"
+def new_run(run: str | os.PathLike[str], flags: str = "") -> str:
+    """The command that starts a new run with ``run``'s settings (config.json), on the data as it is now."""
+    return f"minidl train --config {Path(run) / 'config.json'}{flags} --out NEWDIR"
 
 
 def check_data_file(run: str | os.PathLike[str], dataset: str, recorded: Any) -> list[str]:
@@ -90,7 +90,7 @@ def check_data_file(run: str | os.PathLike[str], dataset: str, recorded: Any) ->
     if not os.path.exists(dataset):
         raise ConfigError(
             f"{where}: its data file {dataset} is missing, and a resumed run must train on the data it started "
-            f"with; put the file back, or {new_run_hint(run)} --dataset FILE"
+            f"with; put the file back, or start a new run on other data: {new_run(run, ' --dataset FILE')}"
         )
     if recorded is None:
         return [f"run {run} has no record of its data file's content (an older run): {dataset} is not checked"]
@@ -98,7 +98,8 @@ def check_data_file(run: str | os.PathLike[str], dataset: str, recorded: Any) ->
         raise ConfigError(f"{where}: its checkpoint's record of the data file is malformed: {short_repr(recorded)}")
     now = file_identity(dataset)
     if (now["size"], now["sha256"]) != (recorded["size"], recorded["sha256"]):
-        raise ConfigError(f"{where}: {changed_line(dataset, recorded, now)}; {new_run_hint(run)}")
+        hint = f"to train on it as it is now, start a new run: {new_run(run)}"
+        raise ConfigError(f"{where}: {changed_line(dataset, recorded, now)}; {hint}")
     return []
 
 
