@@ -80,13 +80,17 @@ class Resume:
         if rebuilt:
             names = " and ".join(rebuilt)
             print(
-                f"minidl train: warning: {names} did not hold epochs 1 to {start.epochs_done} as trained "
+                f"minidl train: warning: {names} did not hold {_epochs(start.epochs_done)} as trained "
                 f"(deleted, truncated or edited?); rebuilt from the history in {self.path.name}",
                 file=sys.stderr,
             )
         config_json = self.run_dir.file("config.json")
         if not config_json.is_file() or _read_config(config_json) != self.config:
             self.run_dir.write("config.json", to_json(self.config))
+
+
+def _epochs(n: int) -> str:
+    return f"epochs 1 to {n}" if n > 1 else "epoch 1" if n == 1 else "only its header (no epoch was done)"
 
 
 def plan_resume(args: argparse.Namespace) -> Resume:
