@@ -5,6 +5,10 @@ does not change the training itself may be given again: ``--epochs`` (to train l
 epochs already done), ``--device`` and ``--nproc`` (where it runs: bit-identical only on the same device
 and process count), ``--checkpoint-every``, ``--keep``, ``--quiet`` and ``--no-plots``. Any other
 experiment flag, ``--config`` or ``--overwrite`` is refused with one line naming it.
+
+Before anything in the folder changes: a CSV data file must be the one the run trained on (``data_identity``)
+and the whole checkpoint must fit the run (``checkpoint_check``, a dry run on copies). Only then are the logs
+brought to the checkpoint (``run_logs.restore_logs``: rebuilt from its history if they were damaged).
 """
 
 from __future__ import annotations
