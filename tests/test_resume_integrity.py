@@ -199,6 +199,25 @@ def test_a_damaged_log_is_rebuilt_from_the_checkpoint_and_each_epoch_is_there_on
     assert epochs == ["epoch", "1", "2", "3"]
 
 
+def test_a_checkpoint_without_history_trims_the_log_and_refuses_one_it_cannot_read(stateful, tmp_path, capsys):
+    """An older checkpoint holds no history to rebuild from: later rows are dropped as before, and a log without
+    an epoch column is one line (it was an internal error), with nothing changed."""
+    run = Path(shutil.copytree(stateful / "two", tmp_path / "run"))
+    for path in CheckpointManager(run).paths():
+        edit(path, lambda c: c["metadata"].pop("history"))
+    metrics = run / "metrics.csv"
+    good = metrics.read_text()
+    metrics.write_text("hello\n" + good.split("\n", 1)[1])
+    before = snapshot(tmp_path)
+    code, _, err = resume(run, 3, capsys)
+    assert code == 1 and err.count("\n") == 1 and "has no epoch column" in err and "holds no history" in err, err
+    assert snapshot(tmp_path) == before
+    metrics.write_text(good + "3,0.5,0.5,0.5,0.5,0.01\n")  # a row after the checkpoint: a run killed there
+    code, _, err = resume(run, 3, capsys)
+    assert (code, err) == (0, "")
+    assert metrics.read_bytes() == (stateful / "full" / "metrics.csv").read_bytes()
+
+
 # -- item 10: a crafted checkpoint, refused whole before anything changes --------------------------------
 
 
