@@ -24,6 +24,7 @@ import torch
 from minidl.cli.main import main
 from minidl.persist.checkpoint import load_checkpoint, save_checkpoint
 from minidl.persist.checkpoint_folder import CheckpointManager
+from minidl.train import Callback
 from tests.test_bad_input import snapshot
 
 ROWS = "".join(f"{0.1 * i:.1f},{0.05 * (i % 7):.2f},{i % 2}\n" for i in range(1, 41))
@@ -320,3 +321,38 @@ def test_an_adam_state_in_float64_is_cast_as_torch_does(stateful, tmp_path, caps
     code, _, err = resume(run, 3, capsys)
     assert (code, err) == (0, "")
     assert (run / "metrics.csv").read_bytes() == (stateful / "full" / "metrics.csv").read_bytes()
+
+
+class EpochCounter(Callback):
+    """A user's callback with state."""
+
+    def __init__(self) -> None:
+        self.epochs = 0
+
+    def on_epoch_end(self, result) -> None:
+        self.epochs += 1
+
+    def state_dict(self) -> dict:
+        return {"epochs": self.epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epochs = state["epochs"]
+
+
+def test_the_python_api_names_its_own_stateful_callbacks_to_restore(tmp_path):
+    """``Experiment.restore(..., callbacks=[...])``: a user's callback state is checked against that callback."""
+    from minidl.errors import CheckpointError
+    from minidl.experiment.config import resolve
+    from minidl.experiment.experiment import Experiment
+    from minidl.train.checkpointer import Checkpointer
+
+    config = {"epochs": 2, "data": {"n_train": 20, "n_test": 10}, "model": {"hidden": "4:relu"}}
+    Experiment(resolve(config)).fit([EpochCounter(), Checkpointer(tmp_path, every=1)])
+    checkpoint = load_checkpoint(CheckpointManager(tmp_path).latest())
+    assert checkpoint.metadata["callbacks"] == {"EpochCounter": {"epochs": 2}}
+    assert Experiment(resolve(config)).restore(checkpoint, "c", callbacks=[EpochCounter()]).epochs_done == 2
+    with pytest.raises(CheckpointError, match="callback state 'EpochCounter' belongs to no callback of this run"):
+        Experiment(resolve(config)).restore(checkpoint, "c")
+    checkpoint.metadata["callbacks"]["EpochCounter"]["epochs"] = "two"
+    with pytest.raises(CheckpointError, match="callback state EpochCounter: epochs: a number expected, got 'two'"):
+        Experiment(resolve(config)).restore(checkpoint, "c", callbacks=[EpochCounter()])

@@ -15,7 +15,7 @@ folder. Every problem is one ``CheckpointError`` line naming the part of the che
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +33,12 @@ if TYPE_CHECKING:
 DRY_RUN_ERRORS = (MinidlError, TypeError, ValueError, RuntimeError, KeyError, IndexError, AttributeError)
 
 
-def check_fits(experiment: Experiment, checkpoint: Checkpoint) -> None:
-    """Raise ``CheckpointError`` (without the file's name: the caller adds it) unless ``checkpoint`` fits."""
+def check_fits(experiment: Experiment, checkpoint: Checkpoint, callbacks: Sequence[Any] = ()) -> None:
+    """Raise ``CheckpointError`` (without the file's name: the caller adds it) unless ``checkpoint`` fits.
+
+    ``callbacks``: those the caller will give ``fit`` besides the experiment's own; a saved callback state
+    must belong to one of them or to the experiment (early stopping).
+    """
     model = copy.deepcopy(experiment.model)
     model.load_state_dict(checkpoint.model_state)  # names and shapes, every problem listed (StateDictError)
     _check_tensors("model", checkpoint.model_state, model.state_dict())  # and dtypes: float64 is another run
@@ -45,7 +49,8 @@ def check_fits(experiment: Experiment, checkpoint: Checkpoint) -> None:
     _check_optimizer(checkpoint.optimizer_state, fresh[0])
     if scheduler is not None and checkpoint.scheduler_state is not None:
         _check_like("scheduler state", checkpoint.scheduler_state, fresh[1])
-    _check_callbacks(fit_start(checkpoint).callback_states, experiment, model.state_dict())
+    owners = [*experiment.stateful_callbacks(), *(c for c in callbacks if hasattr(c, "state_key"))]
+    _check_callbacks(fit_start(checkpoint).callback_states, owners, model.state_dict())
     model = copy.deepcopy(experiment.model)  # fresh copies again: the step above changed the first ones
     optimizer = experiment.build_optimizer(model)
     scheduler = experiment.build_scheduler(optimizer)
@@ -102,9 +107,9 @@ def _check_optimizer(saved: Any, fresh: dict[str, Any]) -> None:
         _check_like(f"optimizer state of parameter {index}", entry, own_state[index])
 
 
-def _check_callbacks(states: dict[str, Any], experiment: Experiment, model_state: dict[str, torch.Tensor]) -> None:
+def _check_callbacks(states: dict[str, Any], callbacks: list[Any], model_state: dict[str, torch.Tensor]) -> None:
     """Each saved callback state belongs to a callback of this run and loads into a copy of it."""
-    owners = {c.state_key: c for c in experiment.stateful_callbacks()}
+    owners = {c.state_key: c for c in callbacks}
     unknown = [key for key in states if key not in owners]
     if unknown:
         raise CheckpointError(f"callback state {short_repr(unknown[0])} belongs to no callback of this run")

@@ -141,14 +141,15 @@ class Experiment:
                 start=start,
             )
 
-    def restore(self, checkpoint: Checkpoint, source: str) -> FitStart:
+    def restore(self, checkpoint: Checkpoint, source: str, callbacks: Sequence[Any] = ()) -> FitStart:
         """Load a checkpoint of this experiment into the model, optimizer and scheduler; where to go on.
 
-        Any mismatch (another architecture, optimizer or scheduler; a step past the epoch's end) is a
-        ``CheckpointError`` naming ``source``, raised before anything changes.
+        Any mismatch (another architecture, optimizer or scheduler; a state of the wrong kind or shape; a
+        step past the epoch's end) is a ``CheckpointError`` naming ``source``, raised before anything
+        changes (``checkpoint_check``). ``callbacks``: the stateful ones you will give ``fit``.
         """
         try:
-            check_fits(self, checkpoint)  # a dry run on copies: the whole checkpoint, before anything changes
+            check_fits(self, checkpoint, callbacks)  # a dry run on copies, before anything changes
             start = restore_state(self.trainer, checkpoint)
         except MinidlError as error:
             raise CheckpointError(f"checkpoint {source} does not fit this run: {error}") from None
