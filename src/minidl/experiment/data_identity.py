@@ -94,13 +94,29 @@ def check_data_file(run: str | os.PathLike[str], dataset: str, recorded: Any) ->
         )
     if recorded is None:
         return [f"run {run} has no record of its data file's content (an older run): {dataset} is not checked"]
-    if not _recorded(recorded):
+    if not is_file_record(recorded):
         raise ConfigError(f"{where}: its checkpoint's record of the data file is malformed: {short_repr(recorded)}")
     now = file_identity(dataset)
     if (now["size"], now["sha256"]) != (recorded["size"], recorded["sha256"]):
         hint = f"to train on it as it is now, start a new run: {new_run(run)}"
         raise ConfigError(f"{where}: {changed_line(dataset, recorded, now)}; {hint}")
     return []
+
+
+def check_evaluated_file(run: str | os.PathLike[str], dataset: str, recorded: dict[str, Any] | None) -> None:
+    """Refuse to rebuild ``run``'s own split from a data file whose bytes changed since it trained.
+
+    ``recorded`` is the model's record of the file (None for generated data and for older models).
+    """
+    if recorded is None or not os.path.isabs(dataset) or not os.path.exists(dataset):
+        return  # a missing file is load_data's one-line error
+    now = file_identity(dataset)
+    if (now["size"], now["sha256"]) != (recorded["size"], recorded["sha256"]):
+        raise DataError(
+            f"evaluate {run}: its data file {dataset} has changed since the run trained on it (sha256 "
+            f"{recorded['sha256'][:12]}..., now {now['sha256'][:12]}...), so the split rebuilt from it would not be "
+            f"the run's; to evaluate on the file as it is now, give it as --data {dataset}"
+        )
 
 
 def changed_line(dataset: str, recorded: dict[str, Any], now: dict[str, Any]) -> str:
@@ -111,7 +127,8 @@ def changed_line(dataset: str, recorded: dict[str, Any], now: dict[str, Any]) ->
     )
 
 
-def _recorded(record: Any) -> bool:
+def is_file_record(record: Any) -> bool:
+    """A well-formed ``{"path", "size", "sha256"}`` record (as ``file_identity`` makes)."""
     return (
         isinstance(record, dict)
         and isinstance(record.get("sha256"), str)

@@ -181,6 +181,7 @@ class Experiment:
             target_name=self.data.target_name,
             target_mean=None if self.task.is_classification else target_mean(self.data.train[1]),
             target_scaler=self.target_scaler,
+            data_file=self.data_file,
         )
 
 
