@@ -173,15 +173,12 @@ def test_paired_step_cases_train_or_infer(case):
 
 
 def test_paired_step_compares_a_tree_with_itself(capsys):
+    import minidl.nn
     from benchmarks import paired_step
 
+    ours = sys.modules["minidl.nn"]
     src = str(ROOT / "src")
-    ours = {k: m for k, m in sys.modules.items() if k == "minidl" or k.startswith("minidl.")}
-    try:
-        paired_step.main(["--before", src, "--after", src, "--blocks", "2", "--case", "4a"])
-    finally:  # paired_step swaps minidl's modules out of sys.modules: put this process's back for later tests
-        for name in [k for k in sys.modules if k == "minidl" or k.startswith("minidl.")]:
-            del sys.modules[name]
-        sys.modules.update(ours)
+    paired_step.main(["--before", src, "--after", src, "--blocks", "2", "--case", "4a"])
+    assert sys.modules["minidl.nn"] is ours is minidl.nn  # put back: later tests' classes stay the same objects
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert "case 4a" in line and "after/before median" in line
