@@ -40,6 +40,8 @@ class Trainer:
     ``scheduler`` steps once per epoch (``LRSchedule``: with the validation loss, or the training loss
     without validation data, if it watches a metric). ``callbacks`` are ``Callback`` objects or functions
     of an ``EpochResult``; they run after the trainer's own two, the divergence guard and the schedule.
+    ``compile=True`` runs whole epochs as one compiled loop of the same step (``minidl.train.compiled``:
+    equal to eager within float rounding; one line on stderr and eager training where it cannot).
     """
 
     def __init__(
@@ -51,8 +53,10 @@ class Trainer:
         task: Task | None = None,
         callbacks: Sequence[Callback | Callable[[EpochResult], None]] = (),
         scheduler: Any = None,
+        compile: bool = False,
     ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.compile = compile  # whole epochs captured and compiled (minidl.train.compiled); eager where not
         self.task, self.scheduler = task, scheduler
         self.callbacks = list(callbacks)
         self.history: list[EpochResult] = []
@@ -106,6 +110,7 @@ class Trainer:
         self.stop_training = False
         self._callbacks = CallbackList([DivergenceGuard(), *LRSchedule.of(self.scheduler), *self.callbacks])
         self._begun, self._resume_rng = False, {}
+        self._compiled = _compiled_epochs(self.compile, getattr(self, "_compiled", None))
         return self.loop
 
     def resume(self, start: FitStart) -> None:
@@ -134,7 +139,10 @@ class Trainer:
             if not loop.in_epoch:
                 self._begin_epoch()
             left = loop.steps_per_epoch - loop.step
-            self._advance(left if steps is None else min(left, steps - (loop.global_step - first)))
+            n = left if steps is None else min(left, steps - (loop.global_step - first))
+            whole = n == left == loop.steps_per_epoch and self._due > left  # no step event inside the epoch
+            if not (whole and self._compiled is not None and self._compiled.run_epoch(self)):
+                self._advance(n)
             if loop.step == loop.steps_per_epoch:
                 self._end_epoch()
             if last_epoch is not None and loop.epoch > last_epoch:
@@ -248,3 +256,12 @@ class Trainer:
         with eval_mode(self.model):
             output = self.model(x)
         return self.task.predict(output, self.loss_fn) if self.task is not None else output
+
+
+def _compiled_epochs(compile: bool, kept: Any) -> Any:
+    """The trainer's compiled epochs (kept across ``start`` calls: the cache is per trainer), or None."""
+    if not compile:
+        return None
+    from minidl.train.compiled import CompiledEpochs  # torch.compile's machinery only when asked for
+
+    return kept if kept is not None else CompiledEpochs()
