@@ -72,8 +72,10 @@ def layout_of(optimizer: Any) -> Layout:
     flats = _flat_states(optimizer)
     names = [sorted(flat.tensors) for flat in flats]
     state = [flat.tensors[n] for flat, ns in zip(flats, names, strict=True) for n in ns]
-    if not all(isinstance(t, torch.Tensor) for t in state):
-        raise NotCapturable(f"{type(optimizer).__name__} keeps Python numbers in its state (a step count)")
+    if state:  # made by a first step the trace cannot replay (momentum's clone, Adam's zeros and Python count):
+        # refused always, so that a run and its resume (which finds the state made) take the same path
+        found = sorted({n for ns in names for n in ns})
+        raise NotCapturable(f"{type(optimizer).__name__} keeps per-parameter state ({', '.join(found)})")
     return Layout([f.group.data for f in flats], [f.group.grad for f in flats], state, names, flats)
 
 
@@ -124,9 +126,13 @@ def trace_step(trainer: Any, layout: Layout, x: torch.Tensor, t: torch.Tensor) -
     try:
         with torch.inference_mode(False):
             graph = make_fx(step)(*layout.carry(), *lrs, x.clone(), t.clone())
+    except Exception:
+        _check_state(flats, names, before, type(optimizer).__name__)  # the reason, where it is the optimizer's
+        raise
     finally:
         torch.set_rng_state(rng)
-    _check_graph(graph, flats, names, before, type(optimizer).__name__)
+    _check_state(flats, names, before, type(optimizer).__name__)
+    _check_graph(graph)
     return graph
 
 
@@ -152,10 +158,14 @@ def _python_state(flats: list[Any]) -> list[dict[str, Any]]:
     return [{n: v for n, v in flat.tensors.items() if not isinstance(v, torch.Tensor)} for flat in flats]
 
 
-def _check_graph(graph: Any, flats: list[Any], names: list[list[str]], before: list, optimizer: str) -> None:
-    """NotCapturable where the traced graph would silently differ from the eager step."""
+def _check_state(flats: list[Any], names: list[list[str]], before: list, optimizer: str) -> None:
+    """NotCapturable where the step made optimizer state or changed a Python number in it (Adam's count)."""
     if [sorted(flat.tensors) for flat in flats] != names or _python_state(flats) != before:
         raise NotCapturable(f"{optimizer} creates its state or counts steps in Python numbers during the step")
+
+
+def _check_graph(graph: Any) -> None:
+    """NotCapturable where the traced graph would silently differ from the eager step."""
     for node in graph.graph.nodes:
         tags = getattr(node.target, "tags", ()) if node.op == "call_function" else ()
         if torch.Tag.nondeterministic_seeded in tags:

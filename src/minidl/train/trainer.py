@@ -25,7 +25,7 @@ from minidl.persist.rng import module_generators, restore_rng_states
 from minidl.train.callbacks import Callback, CallbackList
 from minidl.train.divergence import DivergenceGuard
 from minidl.train.evaluation import EpochResult, Evaluation, eval_mode, evaluate_model
-from minidl.train.loop import Loop, check_run
+from minidl.train.loop import Loop, check_run, run_compiled_epoch
 from minidl.train.schedule import LRSchedule
 from minidl.train.state import LOADER, FitStart
 from minidl.train.task import Task
@@ -40,8 +40,6 @@ class Trainer:
     ``scheduler`` steps once per epoch (``LRSchedule``: with the validation loss, or the training loss
     without validation data, if it watches a metric). ``callbacks`` are ``Callback`` objects or functions
     of an ``EpochResult``; they run after the trainer's own two, the divergence guard and the schedule.
-    ``compile=True`` runs whole epochs as one compiled loop of the same step (``minidl.train.compiled``:
-    equal to eager within float rounding; one line on stderr and eager training where it cannot).
     """
 
     def __init__(
@@ -56,10 +54,8 @@ class Trainer:
         compile: bool = False,
     ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self.compile = compile  # whole epochs captured and compiled (minidl.train.compiled); eager where not
-        self.task, self.scheduler = task, scheduler
-        self.callbacks = list(callbacks)
-        self.history: list[EpochResult] = []
+        self.task, self.scheduler, self.compile = task, scheduler, compile  # compile: see minidl.train.compiled
+        self.callbacks, self.history = list(callbacks), []  # history: the EpochResults so far
         self.stop_training = False  # a callback (or a signal handler) sets it; the loop stops at a step boundary
         self.last_checkpoint: Any = None  # the newest checkpoint of this run (a checkpointing callback sets it)
         self.loop: Loop | None = None
@@ -110,7 +106,6 @@ class Trainer:
         self.stop_training = False
         self._callbacks = CallbackList([DivergenceGuard(), *LRSchedule.of(self.scheduler), *self.callbacks])
         self._begun, self._resume_rng = False, {}
-        self._compiled = _compiled_epochs(self.compile, getattr(self, "_compiled", None))
         return self.loop
 
     def resume(self, start: FitStart) -> None:
@@ -139,10 +134,7 @@ class Trainer:
             if not loop.in_epoch:
                 self._begin_epoch()
             left = loop.steps_per_epoch - loop.step
-            n = left if steps is None else min(left, steps - (loop.global_step - first))
-            whole = n == left == loop.steps_per_epoch and self._due > left  # no step event inside the epoch
-            if not (whole and self._compiled is not None and self._compiled.run_epoch(self)):
-                self._advance(n)
+            self._advance(left if steps is None else min(left, steps - (loop.global_step - first)))
             if loop.step == loop.steps_per_epoch:
                 self._end_epoch()
             if last_epoch is not None and loop.epoch > last_epoch:
@@ -171,6 +163,8 @@ class Trainer:
 
     def _advance(self, n: int) -> None:
         """The hot loop: ``n`` steps of the epoch in progress, unless a callback stops training first."""
+        if self.compile and run_compiled_epoch(self, n):  # all of the epoch, compiled (minidl.train.compiled)
+            return
         loop, train_step, callbacks = self.loop, self.train_step, self._callbacks
         total, step, due = loop.loss_sum, loop.step, self._due
         for xb, tb in itertools.islice(loop.batches, n):
@@ -240,15 +234,13 @@ class Trainer:
 
     # -- using the model -----------------------------------------------------------------------------
     def _targets(self, y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        if self.task is None:
-            self.task = Task.infer(y)
+        self.task = self.task or Task.infer(y)
         width = y.shape[1] if y.dim() == 2 else 1
         return self.task.targets(y, self.loss_fn, self.task.out_features(self.loss_fn, width), dtype)
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Evaluation:
         """Loss and metrics over ``(x, y)`` in eval mode, in one batch."""
-        if self.task is None:
-            self.task = Task.infer(y)
+        self.task = self.task or Task.infer(y)
         return evaluate_model(self.model, self.loss_fn, self.task, x, y)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -256,12 +248,3 @@ class Trainer:
         with eval_mode(self.model):
             output = self.model(x)
         return self.task.predict(output, self.loss_fn) if self.task is not None else output
-
-
-def _compiled_epochs(compile: bool, kept: Any) -> Any:
-    """The trainer's compiled epochs (kept across ``start`` calls: the cache is per trainer), or None."""
-    if not compile:
-        return None
-    from minidl.train.compiled import CompiledEpochs  # torch.compile's machinery only when asked for
-
-    return kept if kept is not None else CompiledEpochs()
