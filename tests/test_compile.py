@@ -83,7 +83,7 @@ def test_the_compiled_scan_equals_eager_and_a_scheduler_does_not_recompile():
         runs[compile] = (t, t.fit(x, y, epochs=3, batch_size=5))
     (eager, he), (compiled, hc) = runs[False], runs[True]
     assert [r.lr for r in hc] == [r.lr for r in he] == [0.05, 0.025, 0.0125]
-    assert compiled._compiled.epochs_run == 3 and len(compiled._compiled._cache) == 1
+    assert compiled._compiled.epochs_run == 3 and len(compiled._compiled.keys) == 1
     assert rel(weights(compiled), weights(eager)) < 1e-10
 
 
@@ -150,13 +150,13 @@ def test_partial_epochs_and_step_callbacks_run_eagerly():
     x, y = data(40)
     t = trainer(seed_mlp(), True)
     t.start(x, y, batch_size=4, epochs=3)
-    assert t.run(steps=3) == 3 and not t._compiled._cache  # inside epoch 1: eager, nothing captured
-    assert t.run(epochs=1) == 7 and t.loop.epoch == 2 and not t._compiled._cache  # the rest of epoch 1: eager
+    assert t.run(steps=3) == 3 and not t._compiled.keys  # inside epoch 1: eager, nothing captured
+    assert t.run(epochs=1) == 7 and t.loop.epoch == 2 and not t._compiled.keys  # the rest of epoch 1: eager
     assert t.run(epochs=1) == 10 and t._compiled.epochs_run == 1  # a whole epoch: compiled
     stepped = EveryStep()
     u = trainer(seed_mlp(), True, callbacks=[stepped])
     u.fit(x, y, epochs=2, batch_size=4)
-    assert stepped.steps == 20 and not u._compiled._cache  # step events: every epoch eager
+    assert stepped.steps == 20 and not u._compiled.keys  # step events: every epoch eager
 
 
 def test_a_change_of_batch_shape_or_hyperparameter_compiles_again_and_lr_does_not():
@@ -165,11 +165,11 @@ def test_a_change_of_batch_shape_or_hyperparameter_compiles_again_and_lr_does_no
     t.fit(x, y, epochs=2, batch_size=4)
     t.optimizer.param_groups[0]["lr"] = 0.02
     t.fit(x, y, epochs=1, batch_size=4)
-    assert len(t._compiled._cache) == 1
+    assert len(t._compiled.keys) == 1
     t.optimizer.param_groups[0]["weight_decay"] = 1e-3
     t.fit(x, y, epochs=1, batch_size=4)
     t.fit(x, y, epochs=1, batch_size=8)
-    assert len(t._compiled._cache) == 3 and t._compiled.epochs_run == 5
+    assert len(t._compiled.keys) == 3 and t._compiled.epochs_run == 5
 
 
 SMALL = ["--n-train", "60", "--n-test", "30", "--batch-size", "8", "--hidden", "8:relu,8:tanh", "--no-plots"]

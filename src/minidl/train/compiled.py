@@ -38,6 +38,8 @@ import torch
 from minidl.train.compiled_capture import Layout, layout_of, refuse_early, trace_step
 
 BACKENDS = ("inductor", "eager", "aot_eager", "graph")
+_CACHE: dict[tuple, Callable] = {}  # key -> compiled epoch, for this process (a second Trainer reuses it)
+_CACHE_SIZE = 8
 
 
 def inductor_cache_dir() -> Path:
@@ -57,7 +59,7 @@ class CompiledEpochs:
             raise ValueError(f"MINIDL_COMPILE_BACKEND must be one of {BACKENDS}, got {self.backend!r}")
         self.failed = False
         self.epochs_run = 0  # epochs that ran compiled (tests and benchmarks read it)
-        self._cache: dict[tuple, tuple[Layout, Callable]] = {}
+        self.keys: set[tuple] = set()  # the different compiled epochs this trainer used
 
     def run_epoch(self, trainer: Any) -> bool:
         """Train the epoch in progress (at its first step) compiled; False: it did not, run it eagerly."""
@@ -87,15 +89,18 @@ class CompiledEpochs:
 
     def _epoch_for(self, trainer: Any, batches: list) -> tuple[Layout, Callable]:
         refuse_early(trainer)
-        layout = layout_of(trainer.optimizer)
-        key = _key(trainer, layout, batches)
-        if key not in self._cache:
+        layout = layout_of(trainer.optimizer)  # the graph takes the real buffers' values as inputs: any run of
+        key = (self.backend, *_key(trainer, layout, batches))  # this structure may use it
+        if key not in _CACHE:
             full = [b for b in batches if len(b[0]) == len(batches[0][0])]
             short = batches[len(full) :]
             step = trace_step(trainer, layout, *full[0])
             short_step = trace_step(trainer, layout, *short[0]) if short else None
-            self._cache[key] = (layout, self._build(step, short_step))
-        return self._cache[key]
+            while len(_CACHE) >= _CACHE_SIZE:
+                del _CACHE[next(iter(_CACHE))]  # the oldest
+            _CACHE[key] = self._build(step, short_step)
+        self.keys.add(key)
+        return layout, _CACHE[key]
 
     def _build(self, step: Callable, short_step: Callable | None) -> Callable:
         """``epoch(carry, lrs, batches, total) -> (carry, total)`` over the batches in order."""
@@ -166,14 +171,32 @@ def _key(trainer: Any, layout: Layout, batches: list) -> tuple:
     )
     shapes = tuple(sorted({(tuple(x.shape), x.dtype, tuple(t.shape), t.dtype) for x, t in batches}, key=repr))
     return (
-        repr(model),
-        repr(trainer.loss_fn),
-        model.training,
+        _structure(model),
+        _structure(trainer.loss_fn),
         type(optimizer).__name__,
         groups,
         params,
-        tuple(map(tuple, layout.names)),
+        tuple(len(f.params) for f in layout.flats),
         len(batches),
         shapes,
-        tuple(id(f) for f in layout.flats),
     )
+
+
+_PLAIN = (bool, int, float, str, tuple, type(None))
+
+
+def _structure(root: Any) -> tuple:
+    """Every module's class, plain attributes (sizes, modes, options) and buffers' values: what a trace bakes in."""
+    return tuple(
+        (
+            f"{type(m).__module__}.{type(m).__qualname__}",
+            m.training,
+            tuple(sorted((k, repr(v)) for k, v in vars(m).items() if isinstance(v, _PLAIN) and _public(k))),
+            tuple((name, b.dtype, tuple(b.shape), tuple(b.flatten().tolist())) for name, b in m.named_buffers()),
+        )
+        for m in root.modules()
+    )
+
+
+def _public(name: str) -> bool:
+    return not name.startswith("_") and name != "training"  # the mode is in the key on its own
