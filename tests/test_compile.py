@@ -197,3 +197,16 @@ def test_inductor_seed_experiment_equals_eager():
         eager.fit(x, y, epochs=1, batch_size=1)
         compiled.fit(x, y, epochs=1, batch_size=1)
         assert compiled._compiled.epochs_run == 1 and rel(weights(compiled), weights(eager)) < tol
+
+
+@pytest.mark.skipif(not os.environ.get("MINIDL_FULL_COMPILE_TEST"), reason="inductor: 12-40 s of compilation")
+def test_inductor_resumed_run_is_bit_identical(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MINIDL_COMPILE_BACKEND", "inductor")
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main(["train", *SMALL, "--compile", "--epochs", "3", "--quiet", "--out", str(full)]) == 0
+    assert main(["train", *SMALL, "--compile", "--epochs", "1", "--quiet", "--out", str(part)]) == 0
+    assert main(["train", "--resume", str(part), "--epochs", "3", "--quiet"]) == 0
+    assert "minidl: compile" not in capsys.readouterr().err
+    a, b = load_file(full / "model.safetensors"), load_file(part / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (full / "metrics.csv").read_text() == (part / "metrics.csv").read_text()

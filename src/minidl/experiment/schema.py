@@ -84,9 +84,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("recipe", NO_DEFAULT, lambda v: v == "by task", '"by task"', "", flag=None),
     # Trainer(compile=True), minidl.train.compiled: recorded in config.json, so that a resume takes the same path
     Setting("compile", False, lambda v: isinstance(v, bool), _BOOL,
-            "train whole epochs as one compiled loop (torch.compile, inductor; CPU): the same model within float "
-            "rounding, 5-7x faster per epoch on small networks, after 10-40 s of compilation (cached on disk); "
-            "eager, with one line on stderr, where the step cannot be captured", action="store_true", group="train"),
+            "train whole epochs as one compiled loop (torch.compile, inductor; CPU; plain SGD): the same model within "
+            "float rounding, 2-4x faster per epoch on small networks after 10-50 s of compilation (cached on disk): "
+            "for long runs; eager, with one line on stderr, where the step cannot be captured", action="store_true",
+            group="train"),
     # early stopping (minidl.train.EarlyStopping): no key in config.json unless asked for
     Setting("early_stopping", NO_DEFAULT, lambda v: is_int(v) and v >= 0, "an integer >= 0 (epochs of patience)",
             "stop when --monitor has not improved for PATIENCE epochs, and keep the best epoch's weights "
