@@ -1,6 +1,6 @@
-"""CPU time of the Trainer's step on the seed MLP (case 1's step): two source trees, paired in one process.
+"""CPU time of a benchmark case's step (cases 1-4): two source trees, paired in one process.
 
-    python -m benchmarks.paired_step --before /path/to/old/src --after src --blocks 30
+    python -m benchmarks.paired_step --before /path/to/old/src --after src --blocks 30 [--case 2]
 
 Both trees' ``minidl`` live in one process: each is imported in turn (``minidl.nn``, ``optim``, ``train``)
 and its modules are then moved out of ``sys.modules``, so the second import is the other tree's code;
@@ -8,8 +8,13 @@ the step imports nothing at run time. The trees then alternate block by block (1
 order swapped every block), timed with ``time.process_time``, and the result is the median of the
 per-block ratios after / before. On a loaded machine this is far steadier than separate processes
 (their medians moved ±10 % between rounds here; the paired ratio's quartiles stay within ±2 %).
-The step is the Trainer's own (``train_step``, or ``_train_step`` in older trees): seed MLP
-2-25-25-25-1, MSE, SGD lr 0.01, batch 1, one thread, under ``torch.no_grad()`` as ``minidl train``.
+The step is the Trainer's own (``train_step``, or ``_train_step`` in older trees), one thread, under
+``torch.no_grad()`` as ``minidl train``:
+
+- case 1: seed MLP 2-25-25-25-1, MSE, SGD lr 0.01, batch 1;
+- case 2: the same MLP, BCE-with-logits, Adam lr 0.01, batch 32;
+- case 3: MLP 784-1024-1024-10 float32, cross-entropy, SGD lr 0.01, batch 512 (blocks of 5 steps);
+- cases 4a / 4b: the seed MLP's forward in eval mode, batch 1 / 1024.
 """
 
 from __future__ import annotations
@@ -42,27 +47,59 @@ def load_tree(src: str) -> tuple[object, object, object]:
     return loaded["minidl.nn"], loaded["minidl.optim"], loaded["minidl.train"]
 
 
-def seed_step(nn, optim, train) -> Callable:
-    torch.manual_seed(0)
-    model = nn.Sequential(
+def seed_mlp(nn) -> object:
+    return nn.Sequential(
         nn.Linear(2, 25), nn.ReLU(), nn.Linear(25, 25), nn.Tanh(), nn.Linear(25, 25), nn.ReLU(), nn.Linear(25, 1)
     )
-    trainer = train.Trainer(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01))
+
+
+def trainer_step(train, model, loss_fn, optimizer) -> Callable:
+    trainer = train.Trainer(model, loss_fn, optimizer)
     model.train()
     return getattr(trainer, "train_step", None) or trainer._train_step
+
+
+def case_step(case: str, nn, optim, train) -> Callable:
+    """The step of ``case`` built from one tree's modules; it takes ``(x, target)``."""
+    torch.manual_seed(0)
+    if case == "1":
+        model = seed_mlp(nn)
+        return trainer_step(train, model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01))
+    if case == "2":
+        model = seed_mlp(nn)
+        return trainer_step(train, model, nn.BCEWithLogitsLoss(), optim.Adam(model.parameters(), lr=0.01))
+    if case == "3":
+        model = nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
+        return trainer_step(train, model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.01))
+    model = seed_mlp(nn)
+    model.eval()
+    return lambda x, target: model(x)
+
+
+def case_batches(case: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One block's batches: 1,000 steps (case 3: 5 steps, case 4b: 100 batches of 1,024)."""
+    generator = torch.Generator().manual_seed(0)
+    if case == "3":
+        x = torch.randn(5 * 512, 784, generator=generator)
+        return list(zip(x.split(512), torch.randint(0, 10, (5 * 512,), generator=generator).split(512), strict=True))
+    size, count = {"1": (1, 1000), "2": (32, 1000), "4a": (1, 1000), "4b": (1024, 100)}[case]
+    x = torch.randn(size * count, 2, generator=generator)
+    t = (x[:, :1] * x[:, 1:] > 0).to(x.dtype)
+    return list(zip(x.split(size), t.split(size), strict=True))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the src folder of the reference tree")
     parser.add_argument("--after", required=True, help="the src folder of the tree compared with it")
-    parser.add_argument("--blocks", type=int, default=30, help="blocks of 1,000 steps per tree")
+    parser.add_argument("--blocks", type=int, default=30, help="blocks of steps per tree")
+    parser.add_argument("--case", choices=("1", "2", "3", "4a", "4b"), default="1", help="the benchmark case")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    steps = {"before": seed_step(*load_tree(args.before)), "after": seed_step(*load_tree(args.after))}
-    x = torch.randn(1000, 2, generator=torch.Generator().manual_seed(0))
-    t = (x[:, :1] * x[:, 1:] > 0).to(x.dtype)
-    batches = list(zip(x.split(1), t.split(1), strict=True))
+    torch.set_num_threads(2 if args.case == "3" else 1)
+    steps = {
+        name: case_step(args.case, *load_tree(src)) for name, src in (("before", args.before), ("after", args.after))
+    }
+    batches = case_batches(args.case)
     times: dict[str, list[float]] = {"before": [], "after": []}
     with torch.no_grad():
         for step in steps.values():  # warm-up: first-call costs, the optimizer's state
@@ -78,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     q1, median, q3 = statistics.quantiles(ratios, n=4)
     print(
         f"before {statistics.median(times['before']):.1f} µs/step, after {statistics.median(times['after']):.1f} "
-        f"µs/step (medians of {args.blocks} blocks, CPU time); after/before median {median:.3f} "
+        f"µs/step (case {args.case}, medians of {args.blocks} blocks, CPU time); after/before median {median:.3f} "
         f"(quartiles {q1:.3f}-{q3:.3f})"
     )
 

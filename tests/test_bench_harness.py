@@ -148,3 +148,34 @@ def test_compiled_prototype_traces_minidls_step_and_refuses_adam(tmp_path):
         torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
     with pytest.raises(compiled_proto.NotCapturable, match="Adam"):
         compiled_proto.trace_step(*cases._minidl_setup(2, weights), x[:32], t[:32])
+
+
+@pytest.mark.parametrize("case", ["1", "2", "3", "4a", "4b"])
+def test_paired_step_cases_train_or_infer(case):
+    """Each case's step, built from this tree, runs on its batches; a training step moves the weights."""
+    import torch
+
+    import minidl.nn as nn
+    import minidl.optim as optim
+    import minidl.train as train
+    from benchmarks import paired_step
+
+    step = paired_step.case_step(case, nn, optim, train)
+    (xb, tb), *_ = paired_step.case_batches(case)
+    before = [p.data.clone() for p in step.__self__.model.parameters()] if hasattr(step, "__self__") else None
+    with torch.no_grad():
+        out = step(xb, tb)
+    if before is None:  # inference: the model's output for the batch
+        assert out.shape == (xb.shape[0], 1)
+    else:
+        after = [p.data for p in step.__self__.model.parameters()]
+        assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_paired_step_compares_a_tree_with_itself(capsys):
+    from benchmarks import paired_step
+
+    src = str(ROOT / "src")
+    paired_step.main(["--before", src, "--after", src, "--blocks", "2", "--case", "4a"])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "case 4a" in line and "after/before median" in line

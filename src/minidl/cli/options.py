@@ -15,7 +15,7 @@ from minidl.data.source import dataset_names
 from minidl.device import is_device_name
 from minidl.experiment.components import table
 from minidl.experiment.config import check_layer, load_file, resolve
-from minidl.experiment.schema import NO_DEFAULT, SETTINGS, Setting
+from minidl.experiment.schema import BALANCED, NO_DEFAULT, SETTINGS, Setting, is_class_weight
 
 # argparse dest -> the config key it sets ("section.key" or a top-level key), from the schema
 FLAG_KEYS = {setting.dest: setting.key for setting in SETTINGS if setting.flag is not None}
@@ -50,6 +50,21 @@ def device_name(text: str) -> str:
     return text.strip().lower()
 
 
+def class_weight(text: str) -> str | list[float]:
+    """``balanced``, or comma-separated weights >= 0 (``1,2,1``), one per class."""
+    if text.strip().lower() == BALANCED:
+        return BALANCED
+    try:
+        weights = [float(item) for item in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected balanced or weights such as 1,2,1, got {text!r}") from None
+    if not is_class_weight(weights):
+        raise argparse.ArgumentTypeError(
+            f"expected balanced or at least two finite weights >= 0, not all 0, got {text!r}"
+        )
+    return weights
+
+
 PARSERS = {
     "int": int,
     "positive_int": positive_int,
@@ -58,6 +73,7 @@ PARSERS = {
     "fraction": fraction,
     "device_name": device_name,
     "delimiter": delimiter,
+    "class_weight": class_weight,
 }
 
 

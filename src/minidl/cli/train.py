@@ -138,7 +138,9 @@ def train_here(
     if not context.is_main:  # the same steps as rank 0 (the collectives are in fit), silently
         return follow(experiment, context, start)
     say = (lambda *a: None) if args.quiet else print
-    say(experiment.model if experiment.recipe is None else f"{experiment.recipe}\n{experiment.model}")
+    for line in (experiment.recipe, experiment.class_weight, experiment.model):  # the run's first lines
+        if line is not None:
+            say(line)
     if resume is not None:
         resume.prepare(start)
         done = f"epoch {start.epoch}, step {start.step}" if start.step else f"epoch {start.epochs_done}"

@@ -150,3 +150,24 @@ def build_model(
             raise ConfigError(f"unknown output activation {output!r}")
         layers.append(ACTIVATIONS[output]())
     return model if len(layers) == len(model) else Sequential(*layers)
+
+
+def check_batchnorm(hidden: str, processes: int, n_train: int | None = None, batch_size: int = 2) -> None:
+    """A spec with ``bn`` items trains in one process, on batches of at least 2 rows (torch's BatchNorm1d
+    cannot compute a batch's variance from one row, and minidl has no SyncBatchNorm)."""
+    from minidl.nn.mlp import hidden_layers
+
+    items = [item.strip() for item in hidden.split(",") if item.strip() and hidden_layers(item)[0].bn]
+    if not items:
+        return
+    where = f"hidden layer {items[0]!r}"
+    if processes > 1:
+        raise ConfigError(
+            f"{where}: BatchNorm1d trains in one process only (each of {processes} would keep its own running "
+            "statistics; minidl has no SyncBatchNorm); use --nproc 1"
+        )
+    if n_train is not None and (batch_size == 1 or n_train % batch_size == 1):
+        raise ConfigError(
+            f"{where}: BatchNorm1d needs at least 2 rows in every training batch, but batch size {batch_size} "
+            f"over {n_train} training rows leaves a batch of 1; choose another --batch-size"
+        )

@@ -2,7 +2,7 @@
 
 Every setting is declared once, in ``schema.py`` (default, type, check, help); a config is a nested dict::
 
-    seed, epochs, batch_size, device, dtype, nproc
+    seed, epochs, batch_size, device, dtype, nproc, class_weight (and the early-stopping keys)
     [data]       dataset, n_train, n_test, noise, val_fraction, test_fraction, target, header, task, standardize
     [model]      hidden, dropout
     [loss]       name + the loss's constructor arguments
@@ -119,7 +119,7 @@ def merge(*layers: dict[str, Any]) -> dict[str, Any]:
 
 def resolve(*layers: dict[str, Any]) -> dict[str, Any]:
     """The complete config for ``layers`` (each already checked), with every component's defaults filled in."""
-    from minidl.experiment.components import resolve_component
+    from minidl.experiment.components import check_batchnorm, resolve_component
 
     user = merge(*layers)
     config = merge({k: v for k, v in DEFAULTS.items() if k not in COMPONENTS}, user)
@@ -130,6 +130,7 @@ def resolve(*layers: dict[str, Any]) -> dict[str, Any]:
     from minidl.nn import parse_hidden
 
     parse_hidden(config["model"]["hidden"])  # a bad spec is an error now, before anything runs
+    check_batchnorm(config["model"]["hidden"], config["nproc"])  # bn with --nproc 2: refused before launching
     from minidl.data.source import resolve_data
 
     config["data"] = resolve_data(config["data"])

@@ -19,7 +19,8 @@ from minidl.device import resolve_device, resolve_dtype
 from minidl.distributed import DistContext
 from minidl.distributed.trainer import DistributedTrainer
 from minidl.errors import CheckpointError, ConfigError, MinidlError
-from minidl.experiment.components import build, build_model, output_activation, resolve_component
+from minidl.experiment.class_weight import apply_class_weight
+from minidl.experiment.components import build, build_model, check_batchnorm, output_activation, resolve_component
 from minidl.experiment.recipe import AUTO, describe, loss_name
 from minidl.experiment.report import in_data_units, with_baseline
 from minidl.experiment.saved_model import SavedModel
@@ -62,18 +63,14 @@ class Experiment:
         scale_target = self.task.kind == "regression" and config["data"].get("standardize_target", False)
         self.target_scaler = TargetScaler.fit(self.data.train[1]) if scale_target else None
         self.recipe = choose_loss(config, self.task)
+        # class_weight: computed on the training split and written into config["loss"] (config.json)
+        self.class_weight = apply_class_weight(config, self.task, self.data.train[1], self.data.classes, self.data.name)
+        check_batchnorm(
+            config["model"]["hidden"], self.context.world_size, len(self.data.train[0]), config["batch_size"]
+        )
         torch.manual_seed(config["seed"])
         self.loss_fn = build("loss", config["loss"]).to(device=device, dtype=dtype)  # weight buffers follow
-        reduction = getattr(self.loss_fn, "reduction", "mean")
-        if reduction not in ("mean", "sum"):  # one loss per element cannot drive the optimizer or be reported
-            raise ConfigError(
-                f"loss {config['loss']['name']!r}: reduction must be 'mean' or 'sum' to train, got {reduction!r}"
-            )
-        if self.loss_fn.class_index_target and not self.task.is_classification:
-            raise ConfigError(
-                f"loss {config['loss']['name']!r} needs class labels, but {self.data.name} has a regression target "
-                "(use a regression loss such as mse, or set data.task = classification)"
-            )
+        check_loss(self.loss_fn, config["loss"]["name"], self.task, self.data.name)
         out_features = self.task.out_features(self.loss_fn, 1)
         self.output_activation = output_activation(self.loss_fn)
         dropout = config["model"].get("dropout", 0.0)
@@ -169,6 +166,18 @@ class Experiment:
             target_name=self.data.target_name,
             target_mean=None if self.task.is_classification else target_mean(self.data.train[1]),
             target_scaler=self.target_scaler,
+        )
+
+
+def check_loss(loss_fn: Any, name: str, task: Task, data_name: str) -> None:
+    """A loss the run can train with: one number per batch, and class labels only for a classification task."""
+    reduction = getattr(loss_fn, "reduction", "mean")
+    if reduction not in ("mean", "sum"):  # one loss per element cannot drive the optimizer or be reported
+        raise ConfigError(f"loss {name!r}: reduction must be 'mean' or 'sum' to train, got {reduction!r}")
+    if loss_fn.class_index_target and not task.is_classification:
+        raise ConfigError(
+            f"loss {name!r} needs class labels, but {data_name} has a regression target "
+            "(use a regression loss such as mse, or set data.task = classification)"
         )
 
 

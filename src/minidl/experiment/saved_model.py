@@ -25,7 +25,7 @@ from minidl.experiment.components import build, build_model, table
 from minidl.experiment.model_metadata import FORMAT, check_metadata, is_count, read_metadata
 from minidl.experiment.report import in_data_units
 from minidl.nn.loss import Loss
-from minidl.nn.mlp import parse_hidden
+from minidl.nn.mlp import hidden_layers
 from minidl.nn.module import Module
 from minidl.persist.safetensors_file import load_tensors, parse_safetensors, read_regular_file
 from minidl.train.metrics import RegressionMetrics
@@ -201,8 +201,10 @@ def _model(meta: dict[str, Any], tensors: dict[str, torch.Tensor], source: str) 
     if not (is_count(in_features) and in_features >= 1 and is_count(out_features) and out_features >= 1):
         raise CheckpointError(f"model {source}: invalid layer sizes {in_features!r:.40}, {out_features!r:.40}")
     weights = {k: v for k, v in tensors.items() if not k.startswith(("standardizer.", "target."))}
-    widths = [in_features, *(size for size, _ in parse_hidden(meta["hidden"])), out_features]
+    layers = hidden_layers(meta["hidden"])
+    widths = [in_features, *(layer.size for layer in layers), out_features]
     expected = sum((a + 1) * b for a, b in itertools.pairwise(widths))  # weights and biases
+    expected += sum(4 * layer.size + 1 for layer in layers if layer.bn)  # BatchNorm1d: 4 vectors, num_batches_tracked
     found = sum(t.numel() for t in weights.values())
     if expected != found:  # checked before building, so a crafted header cannot make a huge model
         raise CheckpointError(f"model {source}: its metadata describes {expected} parameters, the file holds {found}")

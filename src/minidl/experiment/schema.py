@@ -20,6 +20,7 @@ from minidl.train.early_stopping import MONITORS
 NO_DEFAULT = object()  # a flag without a minidl default: the component's own applies
 SEED_HIDDEN = "25:relu,25:tanh,25:relu"
 TASKS = ("auto", "classification", "regression")
+BALANCED = "balanced"  # class_weight: n_samples / (n_classes * count) on the training split, as scikit-learn
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,13 @@ def _at_least_1(v: Any) -> bool:
 
 def _fraction(v: Any) -> bool:
     return is_number(v) and 0 <= v < 1
+
+
+def is_class_weight(v: Any) -> bool:
+    """The string balanced, or one weight >= 0 per class (at least two, not all 0)."""
+    if v == BALANCED:
+        return True
+    return isinstance(v, list) and len(v) >= 2 and all(is_number(w) and w >= 0 for w in v) and any(w > 0 for w in v)
 
 
 _COUNT, _FRACTION, _BOOL = "an integer >= 1", "a number in [0, 1)", "true or false"
@@ -136,10 +144,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.hidden", SEED_HIDDEN,
             lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v)),
             'a spec such as "25:relu,25:tanh" or a list of "SIZE:ACTIVATION" strings',
-            "hidden layers as SIZE:ACTIVATION,... (default {default}; '' for none)", metavar="SPEC"),
+            "hidden layers as SIZE:ACTIVATION,... (default {default}; '' for none); add :bn for a BatchNorm1d "
+            "where written (64:relu:bn after the activation, 64:bn:relu before it)", metavar="SPEC"),
     Setting("model.dropout", 0.0, _fraction, "a dropout probability in [0, 1)",
             "dropout probability after each hidden layer, in [0, 1) (default 0: no Dropout layers)",
             parse="fraction", metavar="P"),
+    # class weights of the loss (experiment/class_weight.py): no key in config.json unless asked for
+    Setting("class_weight", NO_DEFAULT, is_class_weight, '"balanced" or a list of weights >= 0, one per class',
+            "weigh each class in the loss: balanced (n_samples / (n_classes * count) on the training split) or "
+            "one weight per class in label order, e.g. 1,2,1 (cross-entropy weight; bce-logits gets pos_weight "
+            "n_neg/n_pos; default: none)", parse="class_weight", metavar="balanced|W,W,..."),
     # the component sections: their names, and the arguments with a flag of their own
     Setting("loss.name", "mse", None, "", "loss (default {default})", flag="loss", choices=("@loss",)),
     Setting("optimizer.name", "sgd", None, "", "optimizer (default {default})", flag="optim",
