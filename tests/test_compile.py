@@ -114,6 +114,7 @@ FALLBACKS = {  # what cannot be captured -> (model, optimizer, what the one line
     "dropout": (lambda: small(mnn.Dropout(0.5)), SGD, "NotCapturable", "random numbers"),
     "adam": (lambda: small(), Adam, "NotCapturable", "Adam creates its state"),
     "momentum": (lambda: small(), partial(SGD, momentum=0.9), "NotCapturable", "SGD creates its state"),
+    "frozen": (lambda: small().requires_grad_(False), SGD, "NotCapturable", "is frozen"),
 }
 
 

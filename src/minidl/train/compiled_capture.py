@@ -17,8 +17,8 @@ that would get wrong is refused with ``NotCapturable`` (the trainer then trains 
 of a tensor (``.item()``, ``if tensor:``; make_fx itself raises), random operations (Dropout: inductor's
 random stream is not torch's eager one), buffers the graph would not carry (BatchNorm's running
 statistics), optimizer state that the step creates or counts in Python numbers (SGD's momentum buffer on
-the first step, Adam's step count), a layer defined outside minidl that does not declare
-``capturable = True``, and a trainer subclass with its own step.
+the first step, Adam's step count), frozen parameters, a layer defined outside minidl that does not
+declare ``capturable = True``, and a trainer subclass with its own step.
 """
 
 from __future__ import annotations
@@ -92,6 +92,9 @@ def refuse_early(trainer: Any) -> None:
         own = type(module).__module__.startswith("minidl.")
         if not own and not getattr(module, "capturable", False):
             raise NotCapturable(f"layer {type(module).__name__} is not minidl's and does not declare capturable = True")
+    frozen = [name for name, p in trainer.model.named_parameters() if not p.requires_grad]
+    if frozen:  # the optimizer then steps one by one, and their grads stay None: not what write-back restores
+        raise NotCapturable(f"parameter {frozen[0]} is frozen (requires_grad=False)")
     buffers = [name for name, _ in trainer.model.named_buffers()]
     if buffers:
         raise NotCapturable(f"the model keeps buffers the compiled epoch would not carry ({buffers[0]})")
