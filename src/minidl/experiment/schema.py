@@ -93,7 +93,7 @@ SETTINGS: tuple[Setting, ...] = (
     # Trainer(compile=True), minidl.train.compiled: recorded in config.json, so that a resume takes the same path
     Setting("compile", False, lambda v: isinstance(v, bool), _BOOL,
             "train whole epochs as one compiled loop (torch.compile, inductor; CPU; plain SGD): the same model within "
-            "float rounding, 2-4x faster per epoch on small networks after 10-50 s of compilation (cached on disk): "
+            "float rounding, about 3x faster per epoch on small networks after 6-16 s of compilation (cached on disk): "
             "for long runs; eager, with one line on stderr, where the step cannot be captured", action="store_true",
             group="train"),
     # early stopping (minidl.train.EarlyStopping): no key in config.json unless asked for

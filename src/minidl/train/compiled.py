@@ -4,9 +4,9 @@ On a small network a step is a few dozen tiny tensor operations and their dispat
 (docs/performance.md, issue 15). Here the Trainer's step is captured once as one aten graph
 (``compiled_capture``), an epoch's full batches run as one ``torch._higher_order_ops.scan`` of it, and
 inductor compiles that loop with ``cpp_wrapper=True`` (the loop in generated C++; a compiled single step
-gains nothing). Measured on the seed network: 3.8× per epoch in ``Trainer.fit``, 2-2.2× in ``minidl
-train`` (which also evaluates and checkpoints every epoch), after 10-50 s of compilation; worth it for
-long runs only (docs/performance.md). A short last batch runs the graph traced for its shape.
+gains nothing). Measured on the seed network: 3× per epoch (81 → 26 ms), after 6 s (inductor's disk
+cache) to 16 s (cold) of compilation on a quiet machine; worth it for long runs only (docs/performance.md).
+A short last batch runs the graph traced for its shape.
 
 Only whole epochs run compiled, from their first step, when no callback wants per-step events: a
 ``run(steps=n)`` that ends inside an epoch, a resumed mid-epoch start, per-step callbacks run eagerly
