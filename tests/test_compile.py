@@ -173,6 +173,16 @@ def test_a_change_of_batch_shape_or_hyperparameter_compiles_again_and_lr_does_no
     assert len(t._compiled.keys) == 3 and t._compiled.epochs_run == 5
 
 
+def test_inductors_disk_cache_defaults_to_minidls_folder_unless_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    CompiledEpochs("inductor")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "minidl" / "inductor")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    CompiledEpochs("inductor")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "mine")
+
+
 SMALL = ["--n-train", "60", "--n-test", "30", "--batch-size", "8", "--hidden", "8:relu,8:tanh", "--no-plots"]
 
 

@@ -19,7 +19,9 @@ from the same weights (a compiled epoch writes nothing back before it has finish
 is cached for the run, keyed by the model's structure, dtypes, device, the batch shapes and the
 optimizer's hyperparameters other than ``lr``; inductor's on-disk cache (``TORCHINDUCTOR_CACHE_DIR``,
 by default ``~/.cache/minidl/inductor``, ``$XDG_CACHE_HOME`` respected) makes a later run or a resume
-start from compiled code.
+start from compiled code. The default is set when the first compiled epoch is tried; if the variable is
+set by then (by the user, or by torch because ``torch._dynamo`` was imported earlier in the process), it
+stays as it is.
 
 ``MINIDL_COMPILE_BACKEND`` chooses how the captured epoch runs: ``inductor`` (default), ``eager`` or
 ``aot_eager`` (the same scan through torch.compile without code generation: seconds, not tens of
@@ -59,6 +61,8 @@ class CompiledEpochs:
         self.backend = backend or os.environ.get("MINIDL_COMPILE_BACKEND", "inductor")
         if self.backend not in BACKENDS:
             raise ValueError(f"MINIDL_COMPILE_BACKEND must be one of {BACKENDS}, got {self.backend!r}")
+        if self.backend == "inductor":  # before torch._dynamo is imported: importing it sets torch's default
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache_dir()))
         self.failed = False
         self.reason = ""  # why not, once failed: "<ExcType>: <message>"
         self.epochs_run = 0  # epochs that ran compiled (tests and benchmarks read it)
@@ -139,8 +143,6 @@ def _flat(outputs: Any) -> list[torch.Tensor]:
 def _compiled_scan(step: Callable, backend: str) -> Callable:
     """The epoch's full batches as one ``scan`` of the traced step, through ``torch.compile``."""
     from torch._higher_order_ops.scan import scan
-
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache_dir()))
 
     def epoch(carry: tuple, lrs: tuple, xs: torch.Tensor, ts: torch.Tensor, total: torch.Tensor):
         def combine(state, batch):
