@@ -32,8 +32,7 @@ import torch
 
 def load_tree(src: str) -> tuple[object, object, object]:
     """``minidl.nn``, ``minidl.optim``, ``minidl.train`` of the tree at ``src``, out of ``sys.modules`` again."""
-    for name in [k for k in sys.modules if k == "minidl" or k.startswith("minidl.")]:
-        del sys.modules[name]
+    ours = {k: sys.modules.pop(k) for k in [k for k in sys.modules if k == "minidl" or k.startswith("minidl.")]}
     sys.path.insert(0, str(Path(src).resolve()))
     try:
         for name in ("minidl.nn", "minidl.optim", "minidl.train"):
@@ -43,6 +42,7 @@ def load_tree(src: str) -> tuple[object, object, object]:
         sys.path.pop(0)
     for name in loaded:
         del sys.modules[name]
+    sys.modules.update(ours)  # the caller's minidl again: a later import must not make a second copy of its classes
     print(f"loaded {loaded['minidl'].__file__}")
     return loaded["minidl.nn"], loaded["minidl.optim"], loaded["minidl.train"]
 

@@ -173,9 +173,12 @@ def test_paired_step_cases_train_or_infer(case):
 
 
 def test_paired_step_compares_a_tree_with_itself(capsys):
+    import minidl.nn
     from benchmarks import paired_step
 
+    ours = sys.modules["minidl.nn"]
     src = str(ROOT / "src")
     paired_step.main(["--before", src, "--after", src, "--blocks", "2", "--case", "4a"])
+    assert sys.modules["minidl.nn"] is ours is minidl.nn  # put back: later tests' classes stay the same objects
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert "case 4a" in line and "after/before median" in line

@@ -13,6 +13,7 @@ from minidl.data.source import load_data
 from minidl.device import resolve_dtype
 from minidl.errors import DataError
 from minidl.experiment.config import check_layer, resolve
+from minidl.experiment.data_identity import check_evaluated_file
 from minidl.experiment.report import metrics_lines
 from minidl.experiment.run_dir import open_run
 from minidl.experiment.saved_model import SavedModel
@@ -42,6 +43,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     config, saved = open_run(args.run_dir)
     if args.data is None:
         config = resolve(check_layer(config, f"{args.run_dir}/config.json"))
+        check_evaluated_file(args.run_dir, config["data"]["dataset"], saved.data_file)
         data = load_data(config["data"], config["seed"], resolve_dtype(config["dtype"]))  # the run's own dtype
         split = getattr(data, args.split)
         if split is None:

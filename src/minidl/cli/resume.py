@@ -5,6 +5,10 @@ does not change the training itself may be given again: ``--epochs`` (to train l
 epochs already done), ``--device`` and ``--nproc`` (where it runs: bit-identical only on the same device
 and process count), ``--checkpoint-every``, ``--keep``, ``--quiet`` and ``--no-plots``. Any other
 experiment flag, ``--config`` or ``--overwrite`` is refused with one line naming it.
+
+Before anything in the folder changes: a CSV data file must be the one the run trained on (``data_identity``)
+and the whole checkpoint must fit the run (``checkpoint_check``, a dry run on copies). Only then are the logs
+brought to the checkpoint (``run_logs.restore_logs``: rebuilt from its history if they were damaged).
 """
 
 from __future__ import annotations
@@ -18,14 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from minidl.cli.options import ARGS_KEYS, FLAG_KEYS
+from minidl.data.source import source_kind
 from minidl.errors import CheckpointError, ConfigError, MinidlError
 from minidl.experiment.config import check_layer, resolve, to_json
+from minidl.experiment.data_identity import changed_line, check_data_file
 from minidl.experiment.experiment import Experiment
-from minidl.experiment.run_dir import RunDir, trim_logs
+from minidl.experiment.run_dir import RunDir
+from minidl.experiment.run_logs import restore_logs
 from minidl.experiment.schema import SETTINGS
 from minidl.persist.checkpoint import Checkpoint
 from minidl.persist.checkpoint_folder import CheckpointManager
 from minidl.persist.safetensors_file import read_regular_file
+from minidl.train.evaluation import EpochResult
 from minidl.train.state import FitStart
 
 CHANGEABLE = ("epochs", "device", "nproc")  # config keys a resumed run may set again
@@ -49,26 +57,44 @@ class Resume:
     keep: int
     warnings: list[str] = field(default_factory=list)
     unreadable: list[Path] = field(default_factory=list)
+    history: list[EpochResult] | None = None  # the checkpoint's, once restored: what the logs are rebuilt from
 
     def restore(self, experiment: Experiment) -> FitStart:
-        """Load the checkpoint into ``experiment`` (checked; nothing on disk changes)."""
+        """Load the checkpoint into ``experiment`` (checked whole; nothing on disk changes)."""
+        recorded, read = self.checkpoint.metadata.get("data"), experiment.data_file
+        if isinstance(recorded, dict) and read is not None and recorded.get("sha256") != read["sha256"]:
+            dataset = self.config["data"]["dataset"]  # changed since plan_resume hashed it
+            raise ConfigError(f"--resume {self.run_dir.path}: {changed_line(dataset, recorded, read)}")
         start = experiment.restore(self.checkpoint, str(self.path))
         if self.config["epochs"] < start.epochs_done:
             raise ConfigError(
                 f"--epochs {self.config['epochs']}: run {self.run_dir.path} has already done {start.epochs_done} epochs"
             )
+        has_history = "history" in self.checkpoint.metadata
+        self.history = list(experiment.trainer.history) if has_history else None
         return start
 
     def prepare(self, start: FitStart) -> None:
-        """Say which checkpoint the run goes on from, set unreadable ones aside and trim the logs to it."""
+        """Say which checkpoint the run goes on from, set unreadable ones aside and bring the logs to it."""
         for line in self.warnings:
             print(f"minidl train: warning: {line}", file=sys.stderr)
         for path in self.unreadable:  # renamed, so that pruning never keeps them instead of good ones
             path.replace(path.with_name(path.name + ".unreadable"))
-        trim_logs(self.run_dir, start.epochs_done)
+        rebuilt = restore_logs(self.run_dir, self.history, start.epochs_done)
+        if rebuilt:
+            names = " and ".join(rebuilt)
+            print(
+                f"minidl train: warning: {names} did not hold {_epochs(start.epochs_done)} as trained "
+                f"(deleted, truncated or edited?); rebuilt from the history in {self.path.name}",
+                file=sys.stderr,
+            )
         config_json = self.run_dir.file("config.json")
         if not config_json.is_file() or _read_config(config_json) != self.config:
             self.run_dir.write("config.json", to_json(self.config))
+
+
+def _epochs(n: int) -> str:
+    return f"epochs 1 to {n}" if n > 1 else "epoch 1" if n == 1 else "only its header (no epoch was done)"
 
 
 def plan_resume(args: argparse.Namespace) -> Resume:
@@ -94,10 +120,13 @@ def plan_resume(args: argparse.Namespace) -> Resume:
                 + ", ".join(differ[:5])
             )
     meta = checkpoint.metadata
+    warnings = found.warnings()
+    if source_kind(config["data"]["dataset"]) == "csv":  # the same data file, byte for byte, or a new run
+        warnings += check_data_file(folder, config["data"]["dataset"], meta.get("data"))
     every = args.checkpoint_every if args.checkpoint_every is not None else meta.get("checkpoint_every", DEFAULT_EVERY)
     keep = args.keep if args.keep is not None else meta.get("keep", DEFAULT_KEEP)
     unreadable = [skipped for skipped, _ in found.skipped]
-    return Resume(RunDir(folder), path, checkpoint, config, every, keep, found.warnings(), unreadable)
+    return Resume(RunDir(folder), path, checkpoint, config, every, keep, warnings, unreadable)
 
 
 def _check_flags(args: argparse.Namespace) -> None:

@@ -150,6 +150,7 @@ def train_here(
         run_dir.create()
         run_dir.write("config.json", to_json(config))
     checkpointer = checkpointer_for(args, config, run_dir, resume)
+    checkpointer.metadata["data"] = experiment.data_file  # a CSV file's path, size, sha256: --resume checks it
     callbacks = [*progress_for(config["epochs"], quiet=args.quiet), MetricsLog(run_dir), checkpointer]
     on_signal = stop_for(context)  # last: it names the checkpoint written where a signal stopped the run
     start_time = time.perf_counter()

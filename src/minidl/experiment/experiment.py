@@ -12,15 +12,17 @@ from typing import Any
 import torch
 
 from minidl.checks import is_number
-from minidl.data.source import DataBundle, absolute_path, load_data
+from minidl.data.source import absolute_path
 from minidl.data.standardize import Standardizer
 from minidl.data.target_scaler import TargetScaler
 from minidl.device import resolve_device, resolve_dtype
 from minidl.distributed import DistContext
 from minidl.distributed.trainer import DistributedTrainer
 from minidl.errors import CheckpointError, ConfigError, MinidlError
+from minidl.experiment.checkpoint_check import check_fits
 from minidl.experiment.class_weight import apply_class_weight
 from minidl.experiment.components import build, build_model, check_batchnorm, output_activation, resolve_component
+from minidl.experiment.data_identity import load_recorded
 from minidl.experiment.recipe import AUTO, describe, loss_name
 from minidl.experiment.report import in_data_units, with_baseline
 from minidl.experiment.saved_model import SavedModel
@@ -53,7 +55,7 @@ class Experiment:
         )
         device, dtype = self.context.device, resolve_dtype(config.get("dtype", "float32"))
         self.device = device
-        self.data: DataBundle = load_data(config["data"], config["seed"], dtype)  # raw, on the CPU (figures, reports)
+        self.data, self.data_file = load_recorded(config["data"], config["seed"], dtype)  # raw, CPU; a CSV's sha256
         if self.data.source == "csv":  # record what "the last column" and "auto" turned out to be, and where
             config["data"]["dataset"] = absolute_path(config["data"]["dataset"])
             config["data"]["target"] = self.data.target_name
@@ -81,8 +83,8 @@ class Experiment:
         lr = config["optimizer"].get("lr")
         if is_number(lr) and not lr > 0:  # torch allows 0: useless here
             raise ConfigError(f"optimizer.lr must be > 0, got {lr}")
-        self.optimizer = build("optimizer", config["optimizer"], self.model.parameters())
-        self.scheduler = build("scheduler", config["scheduler"], self.optimizer)
+        self.optimizer = self.build_optimizer(self.model)
+        self.scheduler = self.build_scheduler(self.optimizer)
         parts = (self.model, self.loss_fn, self.optimizer)
         if self.context.distributed:
             self.trainer = DistributedTrainer(*parts, context=self.context, task=self.task, scheduler=self.scheduler)
@@ -92,6 +94,18 @@ class Experiment:
         with torch.no_grad():  # a loss that cannot take these targets fails now, before any file is written
             self.trainer.evaluate(*self.split("train"))
         self.early_stopping = early_stopping(config, self.data.val is not None, self.task.is_classification)
+
+    def build_optimizer(self, model: Any) -> Any:
+        """The config's optimizer over ``model``'s parameters (the run's own, or a copy's)."""
+        return build("optimizer", self.config["optimizer"], model.parameters())
+
+    def build_scheduler(self, optimizer: Any) -> Any:
+        """The config's scheduler of ``optimizer``, or None."""
+        return build("scheduler", self.config["scheduler"], optimizer)
+
+    def stateful_callbacks(self) -> list[Any]:
+        """The callbacks of this experiment whose state a checkpoint holds (early stopping)."""
+        return [self.early_stopping] if self.early_stopping is not None else []
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Raw features -> what the model reads (standardised with the training split's statistics)."""
@@ -125,13 +139,15 @@ class Experiment:
                 start=start,
             )
 
-    def restore(self, checkpoint: Checkpoint, source: str) -> FitStart:
+    def restore(self, checkpoint: Checkpoint, source: str, callbacks: Sequence[Any] = ()) -> FitStart:
         """Load a checkpoint of this experiment into the model, optimizer and scheduler; where to go on.
 
-        Any mismatch (another architecture, optimizer or scheduler; a step past the epoch's end) is a
-        ``CheckpointError`` naming ``source``, raised before anything changes.
+        Any mismatch (another architecture, optimizer or scheduler; a state of the wrong kind or shape; a
+        step past the epoch's end) is a ``CheckpointError`` naming ``source``, raised before anything
+        changes (``checkpoint_check``). ``callbacks``: the stateful ones you will give ``fit``.
         """
         try:
+            check_fits(self, checkpoint, callbacks)  # a dry run on copies, before anything changes
             start = restore_state(self.trainer, checkpoint)
         except MinidlError as error:
             raise CheckpointError(f"checkpoint {source} does not fit this run: {error}") from None
@@ -166,6 +182,7 @@ class Experiment:
             target_name=self.data.target_name,
             target_mean=None if self.task.is_classification else target_mean(self.data.train[1]),
             target_scaler=self.target_scaler,
+            data_file=self.data_file,
         )
 
 

@@ -18,14 +18,27 @@ from typing import Any
 
 from minidl.errors import ConfigError
 from minidl.experiment.run_lock import LOCK_NAME
+from minidl.experiment.run_logs import LOGS, METRICS_COLUMNS, TIMINGS_COLUMNS, MetricsLog, append_row
 from minidl.experiment.saved_model import SavedModel
 from minidl.persist.checkpoint_folder import CheckpointManager
-from minidl.persist.durable import append_line_durable, atomic_write_bytes, remove_temp_files, truncate_to_epoch
+from minidl.persist.durable import atomic_write_bytes, remove_temp_files
 from minidl.persist.safetensors_file import read_regular_file
-from minidl.train.callbacks import Callback
-from minidl.train.trainer import EpochResult
+
+__all__ = [  # the logs live in run_logs.py; imported from here too
+    "LOGS",
+    "METRICS_COLUMNS",
+    "RUN_FILES",
+    "TIMINGS_COLUMNS",
+    "MetricsLog",
+    "RunDir",
+    "append_row",
+    "open_run",
+    "read_metrics",
+    "write_atomic",
+]
 
 # the files a run writes; --overwrite removes exactly these (and the checkpoints) from an existing folder
+
 RUN_FILES = (
     "config.json",
     "metrics.csv",
@@ -38,11 +51,6 @@ RUN_FILES = (
     "confusion.png",
     "roc.png",
 )
-# metrics.csv holds only what training computes, so an interrupted and resumed run writes the same bytes;
-# wall-clock time goes to timings.csv
-METRICS_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
-TIMINGS_COLUMNS = ("epoch", "seconds")
-LOGS = ("metrics.csv", "timings.csv")
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -112,42 +120,6 @@ class RunDir:
         path = self.file(name)
         write_atomic(path, data)
         return path
-
-
-def _cell(value: float | int | None, fmt: str) -> str:
-    return "" if value is None else format(value, fmt)
-
-
-def append_row(path: Path, columns: tuple[str, ...], row: list[str]) -> None:
-    """Append one CSV row durably, after the header line if the file is new (or was trimmed to nothing)."""
-    if not path.exists() or path.stat().st_size == 0:
-        append_line_durable(path, ",".join(columns))
-    append_line_durable(path, ",".join(row))
-
-
-def trim_logs(run_dir: RunDir, epochs_done: int) -> None:
-    """Keep the rows of epochs ``1..epochs_done`` in metrics.csv and timings.csv (resuming from a checkpoint)."""
-    for name in LOGS:
-        truncate_to_epoch(run_dir.file(name), epochs_done)
-
-
-class MetricsLog(Callback):
-    """After every epoch, appends its row to ``metrics.csv`` and its wall time to ``timings.csv``, durably."""
-
-    def __init__(self, run_dir: RunDir, filename: str = "metrics.csv", timings: str = "timings.csv") -> None:
-        self.run_dir, self.filename, self.timings = run_dir, filename, timings
-
-    def on_epoch_end(self, result: EpochResult) -> None:
-        row = [
-            str(result.epoch),
-            _cell(result.loss, ".8g"),
-            _cell(result.accuracy, ".6f"),
-            _cell(result.val_loss, ".8g"),
-            _cell(result.val_accuracy, ".6f"),
-            _cell(result.lr, ".8g"),
-        ]
-        append_row(self.run_dir.file(self.filename), METRICS_COLUMNS, row)
-        append_row(self.run_dir.file(self.timings), TIMINGS_COLUMNS, [str(result.epoch), _cell(result.seconds, ".4f")])
 
 
 def read_metrics(path: str | Path) -> list[dict[str, float | None]]:

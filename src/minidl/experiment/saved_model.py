@@ -3,8 +3,9 @@
 The tensors are the model's state_dict (torch.nn's names: ``0.weight``, …) plus ``standardizer.mean`` and
 ``standardizer.std`` when the features were standardised, and for regression ``target.mean`` (the training
 targets' mean, for the baseline MSE) and ``target.std`` when the targets were standardised for training.
-The safetensors metadata holds one JSON string, ``minidl``, with the architecture, the task, the loss and
-the class labels. Nothing is ever pickled.
+The safetensors metadata holds one JSON string, ``minidl``, with the architecture, the task, the loss, the
+class labels and, for a model trained on a CSV file, that file's path, size and SHA-256 (``minidl evaluate``
+checks it before rebuilding the run's test split from the file). Nothing is ever pickled.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from minidl.data.target_scaler import TARGET_MEAN, TARGET_STD, TargetScaler, rea
 from minidl.device import DTYPES
 from minidl.errors import CheckpointError, ConfigError, MinidlError
 from minidl.experiment.components import build, build_model, table
+from minidl.experiment.data_identity import is_file_record
 from minidl.experiment.model_metadata import FORMAT, check_metadata, is_count, read_metadata
 from minidl.experiment.report import in_data_units
+from minidl.limits import short_repr
 from minidl.nn.loss import Loss
 from minidl.nn.mlp import hidden_layers
 from minidl.nn.module import Module
@@ -51,6 +54,7 @@ class SavedModel:
     target_name: str | None = None
     target_mean: torch.Tensor | None = None  # regression: the training targets' mean, (k,) float64
     target_scaler: TargetScaler | None = None  # regression trained on standardised targets
+    data_file: dict[str, Any] | None = None  # the CSV it trained on: {"path", "size", "sha256"}
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.standardizer(x) if self.standardizer is not None else x
@@ -124,6 +128,8 @@ class SavedModel:
             "feature_names": self.feature_names,
             "target": self.target_name,
         }
+        if self.data_file is not None:
+            meta["data_file"] = self.data_file
         tensors = {k: v.detach().cpu().clone().contiguous() for k, v in self.model.state_dict().items()}
         if self.standardizer is not None:
             for key, value in self.standardizer.state_dict().items():
@@ -184,6 +190,7 @@ class SavedModel:
             target_name=meta.get("target"),
             target_mean=mean,
             target_scaler=scaler,
+            data_file=_data_file(meta.get("data_file"), source),
         )
 
     @classmethod
@@ -191,6 +198,12 @@ class SavedModel:
         """Read ``model.safetensors``: a regular file only (a FIFO or a folder is refused, never waited on)."""
         path = Path(path)
         return cls.from_bytes(read_regular_file(path, "model"), str(path))
+
+
+def _data_file(record: Any, source: str) -> dict[str, Any] | None:
+    if record is not None and not is_file_record(record):
+        raise CheckpointError(f"model {source}: invalid data_file record {short_repr(record)}")
+    return record
 
 
 def _model(meta: dict[str, Any], tensors: dict[str, torch.Tensor], source: str) -> Module:
