@@ -12,8 +12,8 @@ per batch; case 4: ``model(x)``), ``minidl-loop`` (the loop a user writes: ``mod
 ``zero_grad``, ``model.backward(loss.backward())``, ``step``) and ``torch`` (torch.nn + torch.autograd +
 torch.optim, written idiomatically); cases 1-2 also ``jax-jit`` and ``jax-scan`` (benchmarks/jax_cases.py:
 a per-sample ``jax.jit`` step, and a whole epoch as one ``lax.scan``), which report ``skipped`` when JAX is
-not installed (``pip install -e '.[bench]'``); and ``minidl-compiled`` (benchmarks/compiled_proto.py: a
-prototype of ``Trainer(compile=True)``, the whole epoch as one compiled ``scan`` of minidl's traced step).
+not installed (``pip install -e '.[bench]'``); and ``minidl-compiled`` (``Trainer(compile=True)``,
+minidl.train.compiled: the whole epoch as one compiled ``scan`` of minidl's traced step).
 """
 
 from __future__ import annotations
@@ -162,19 +162,21 @@ def jax_case(case: int, framework: str, weights: str, epochs: int) -> dict:
 
 
 def compiled_case(case: int, weights: str, epochs: int) -> dict:
-    """The "minidl compiled" column: benchmarks/compiled_proto.py, a prototype of ``Trainer(compile=True)``.
+    """The "minidl compiled" column: ``minidl.train.Trainer(..., compile=True).fit``, as ``minidl train --compile``.
 
-    The same work per epoch as the torch.nn column (shuffled batches in the DataLoader's order, summed loss,
-    train accuracy after each epoch); compilation (cold: an empty inductor cache) happens in a warm-up epoch
-    on a copy of the weights before the clock starts and is reported as ``warmup_seconds``, as the JAX columns.
+    The same work per epoch as the minidl column (the Trainer: shuffled batches, summed loss, train accuracy
+    after each epoch, under ``torch.no_grad()``). Capture and compilation (cold: an empty inductor cache,
+    unless ``TORCHINDUCTOR_CACHE_DIR`` is given) happen in a warm-up ``fit`` of one epoch on a throwaway copy
+    of the weights before the clock starts, reported as ``warmup_seconds``, as the JAX columns; the timed
+    Trainer finds the compiled epoch in the process's cache. Where the step cannot be captured (Adam's
+    state, case 2) the column is skipped with the Trainer's reason.
     """
     import atexit
     import os
     import shutil
     import tempfile
 
-    from benchmarks import compiled_proto
-    from minidl.data import DataLoader
+    from minidl.train import Trainer
 
     if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:  # a cold compilation, as a user's first run
         cache = tempfile.mkdtemp(prefix="minidl-bench-inductor-")
@@ -182,44 +184,33 @@ def compiled_case(case: int, weights: str, epochs: int) -> dict:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
     _, _, batch_size, threshold = TRAIN_CASES[case]
     x, y, x_test, y_test = disk_data()
-    targets = y.to(x.dtype).unsqueeze(1)
-    model = _minidl_setup(case, weights)[0]  # trained; the trace runs on a second, throwaway copy
-    try:
-        traced = compiled_proto.trace_step(*_minidl_setup(case, weights), x[:batch_size], targets[:batch_size])
-    except compiled_proto.NotCapturable as why:
-        return {"skipped": f"not capturable: {why}"}
-    run_epoch = compiled_proto.compile_epoch(traced, batch_size)
-    parameters = [p.data for p in model.parameters()]
-    # the carry: separate tensors (the Parameters are views of one flat buffer, and scan's inputs may not
-    # alias each other); copied back after each epoch, so evaluation and checkpoints see them
-    with torch.inference_mode():  # inference tensors, as every later carry (a different kind recompiles)
-        carry = [w.clone() for w in parameters]
     start = time.perf_counter()
-    xe, te = next(iter(DataLoader(x, targets, len(x), shuffle=True, seed=SEED)))  # the tensors the run sees
-    with torch.inference_mode():
-        run_epoch([w.clone() for w in carry], xe, te)  # compiles; on copies, the weights stay untouched
+    warm = Trainer(*_minidl_setup(case, weights), compile=True)
+    with torch.no_grad():  # as `minidl train`, and as the timed run: the same guards, no recompilation
+        warm.fit(x, y, epochs=1, batch_size=batch_size, seed=SEED)
     warmup = time.perf_counter() - start
-    loader = DataLoader(x, targets, len(x), shuffle=True, seed=SEED)  # one batch = the epoch's order
+    if warm._compiled.failed:
+        return {"skipped": f"not capturable: {warm._compiled.reason}"}
+    model, loss_fn, optimizer = _minidl_setup(case, weights)
+    trainer = Trainer(model, loss_fn, optimizer, compile=True)
+    setup_rss = peak_rss_mib()
     start = time.perf_counter()
-    for _ in range(epochs):
-        xe, te = next(iter(loader))  # outside inference mode, as the Trainer's loader
-        with torch.inference_mode():
-            carry, total = run_epoch(carry, xe, te)
-            torch._foreach_copy_(parameters, carry)
-            model.eval()
-            accuracy(model(x), y, threshold)
-            model.train()
+    with torch.no_grad():
+        history = trainer.fit(x, y, epochs=epochs, batch_size=batch_size, seed=SEED)
     seconds = time.perf_counter() - start
+    assert trainer._compiled.epochs_run == epochs, "an epoch of the timed run did not run compiled"
     model.eval()
+    with torch.no_grad():
+        test_accuracy = accuracy(model(x_test), y_test, threshold)
     return {
         "seconds": seconds,
         "warmup_seconds": warmup,
         "epoch_ms": seconds / epochs * 1e3,
         "steps": epochs * -(-len(x) // batch_size),
         "epochs": epochs,
-        "test_accuracy": accuracy(model(x_test), y_test, threshold),
-        "final_loss": total.item() / len(x),
-        "setup_rss_mib": peak_rss_mib(),
+        "test_accuracy": test_accuracy,
+        "final_loss": history[-1].loss,
+        "setup_rss_mib": setup_rss,
     }
 
 

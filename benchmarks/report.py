@@ -8,7 +8,7 @@ NAMES = {
     "minidl-step": "minidl (Trainer's step)",
     "minidl-loop": "minidl (user loop)",
     "torch": "torch.nn + autograd + torch.optim",
-    "minidl-compiled": "minidl compiled (prototype: epoch = compiled `scan` of the traced step)",
+    "minidl-compiled": "minidl compiled (`Trainer(compile=True)`: epoch = compiled `scan` of the traced step)",
     "jax-jit": "JAX, per-sample `jax.jit` step",
     "jax-scan": "JAX, whole epoch as one `lax.scan`",
 }

@@ -15,8 +15,8 @@ and the same batches in the same order. Small cases run with ``torch.set_num_thr
 compute-bound case 3 keeps torch's default thread count. Timings exclude process start, imports and data
 generation. Cases 1 and 2 also run JAX (a per-sample ``jax.jit`` step and a whole-epoch ``lax.scan``,
 benchmarks/jax_cases.py) when it is installed (``pip install -e '.[bench]'``; otherwise those columns say
-so and the rest runs as before), and "minidl compiled" (benchmarks/compiled_proto.py, a prototype of
-``Trainer(compile=True)``; a cold inductor compilation of 10-40 s per measurement, reported apart).
+so and the rest runs as before), and "minidl compiled" (``Trainer(compile=True)``, minidl.train.compiled;
+a cold inductor compilation of 10-40 s per measurement, reported apart).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ PARTS = {
     ),
 }
 HIGHER_IS_BETTER = {"samples_per_s"}
-# columns that may be skipped (JAX not installed; a step the compiled prototype cannot capture); the case still runs
+# columns that may be skipped (JAX not installed; a step Trainer(compile=True) cannot capture); the case still runs
 OPTIONAL = {"minidl-compiled", "jax-jit", "jax-scan"}
 
 

@@ -90,6 +90,7 @@ class Experiment:
             self.trainer = DistributedTrainer(*parts, context=self.context, task=self.task, scheduler=self.scheduler)
         else:  # one process: the plain loop, no flat-buffer bookkeeping per step
             self.trainer = Trainer(*parts, task=self.task, scheduler=self.scheduler)
+        self.trainer.compile = config.get("compile", False)  # Trainer(compile=True): minidl.train.compiled
         with torch.no_grad():  # a loss that cannot take these targets fails now, before any file is written
             self.trainer.evaluate(*self.split("train"))
         self.early_stopping = early_stopping(config, self.data.val is not None, self.task.is_classification)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import torch
+
 from minidl.errors import ConfigError
 from minidl.nn.parameter import Parameter
 from minidl.optim.implementation import implementation_flags
@@ -68,5 +70,8 @@ class SGD(Optimizer):
                     else:
                         buf.mul_(momentum).add_(g, alpha=1 - dampening)
                     g = g.add(buf, alpha=momentum) if nesterov else buf
-                data.add_(g, alpha=-lr)
+                if isinstance(lr, torch.Tensor):  # the captured step (train/compiled_capture.py): lr is a
+                    data.sub_(g * lr)  # graph input; g·lr rounds once more than add_'s alpha (≤ 1 ulp of it)
+                else:
+                    data.add_(g, alpha=-lr)
         return loss

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -70,3 +71,15 @@ def check_run(loop: Loop | None, steps: int | None, epochs: int | None) -> Loop:
     if steps is not None and epochs is not None:
         raise ConfigError("Trainer.run: give steps or epochs, not both")
     return loop
+
+
+def run_compiled_epoch(trainer: Any, n: int) -> bool:
+    """``Trainer(compile=True)``: the epoch in progress as one compiled loop (``minidl.train.compiled``), if the
+    ``n`` steps asked are all of it and no callback wants a step event inside it; False: run them eagerly."""
+    if not (n == trainer.loop.steps_per_epoch == n + trainer.loop.step and trainer._due > n):
+        return False
+    if getattr(trainer, "_compiled", None) is None:  # kept for the trainer's life: its cache of compiled epochs
+        from minidl.train.compiled import CompiledEpochs  # torch.compile's machinery only when asked for
+
+        trainer._compiled = CompiledEpochs()
+    return trainer._compiled.run_epoch(trainer)

@@ -25,7 +25,7 @@ from minidl.persist.rng import module_generators, restore_rng_states
 from minidl.train.callbacks import Callback, CallbackList
 from minidl.train.divergence import DivergenceGuard
 from minidl.train.evaluation import EpochResult, Evaluation, eval_mode, evaluate_model
-from minidl.train.loop import Loop, check_run
+from minidl.train.loop import Loop, check_run, run_compiled_epoch
 from minidl.train.schedule import LRSchedule
 from minidl.train.state import LOADER, FitStart
 from minidl.train.task import Task
@@ -51,11 +51,11 @@ class Trainer:
         task: Task | None = None,
         callbacks: Sequence[Callback | Callable[[EpochResult], None]] = (),
         scheduler: Any = None,
+        compile: bool = False,
     ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self.task, self.scheduler = task, scheduler
-        self.callbacks = list(callbacks)
-        self.history: list[EpochResult] = []
+        self.task, self.scheduler, self.compile = task, scheduler, compile  # compile: see minidl.train.compiled
+        self.callbacks, self.history = list(callbacks), []  # history: the EpochResults so far
         self.stop_training = False  # a callback (or a signal handler) sets it; the loop stops at a step boundary
         self.last_checkpoint: Any = None  # the newest checkpoint of this run (a checkpointing callback sets it)
         self.loop: Loop | None = None
@@ -163,6 +163,8 @@ class Trainer:
 
     def _advance(self, n: int) -> None:
         """The hot loop: ``n`` steps of the epoch in progress, unless a callback stops training first."""
+        if self.compile and run_compiled_epoch(self, n):  # all of the epoch, compiled (minidl.train.compiled)
+            return
         loop, train_step, callbacks = self.loop, self.train_step, self._callbacks
         total, step, due = loop.loss_sum, loop.step, self._due
         for xb, tb in itertools.islice(loop.batches, n):
@@ -232,15 +234,13 @@ class Trainer:
 
     # -- using the model -----------------------------------------------------------------------------
     def _targets(self, y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        if self.task is None:
-            self.task = Task.infer(y)
+        self.task = self.task or Task.infer(y)
         width = y.shape[1] if y.dim() == 2 else 1
         return self.task.targets(y, self.loss_fn, self.task.out_features(self.loss_fn, width), dtype)
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Evaluation:
         """Loss and metrics over ``(x, y)`` in eval mode, in one batch."""
-        if self.task is None:
-            self.task = Task.infer(y)
+        self.task = self.task or Task.infer(y)
         return evaluate_model(self.model, self.loss_fn, self.task, x, y)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
