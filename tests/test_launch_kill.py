@@ -36,7 +36,7 @@ from minidl.errors import ConfigError
 from minidl.experiment.run_lock import LOCK_NAME, lock_holder, lock_run_folder
 
 KILLS_EACH = 5 if os.environ.get("MINIDL_FULL_KILL_TEST") == "1" else 1
-EPOCHS = 30 if KILLS_EACH > 1 else 12  # a stop during training costs one to two epochs: enough for every kill
+EPOCHS = 30 if KILLS_EACH > 1 else 8  # a stop during training costs one to two epochs: enough for every kill
 FLAGS = [
     "--n-train", "160", "--n-test", "40", "--batch-size", "8", "--dtype", "float64", "--epochs", str(EPOCHS),
     "--hidden", "8:tanh,8:relu", "--momentum", "0.9", "--checkpoint-every", "1", "--keep", "2", "--no-plots", "--quiet",
