@@ -314,6 +314,39 @@ def test_numeric_edges_match_torch(name, ours, theirs, x, g):
     torch.testing.assert_close(layer.backward(g), xt.grad, equal_nan=True, **TOL)
 
 
+LARGE_EDGES = [  # ReLU's backward multiplies by its mask on large CPU tensors only when every number is finite
+    # (name, where to put what into x, where to put what into g)
+    ("finite", None, None),
+    ("inf-grad-where-x<=0", None, ("negative", INF)),
+    ("nan-grad-where-x<=0", None, ("negative", NAN)),
+    ("-inf-grad-where-x>0", None, ("positive", -INF)),
+    ("nan-input", ("first", NAN), None),
+    ("inf-input", ("first", INF), None),
+    ("finite-but-the-sum-overflows", None, ("all", 3e38)),  # float32: the sum is inf, the numbers are finite
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize(("name", "x_edge", "g_edge"), LARGE_EDGES, ids=[row[0] for row in LARGE_EDGES])
+def test_relu_backward_on_large_tensors_matches_torch(name, x_edge, g_edge, dtype):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 128, generator=generator, dtype=dtype)  # 8,192 elements: the large path
+    g = torch.randn(64, 128, generator=generator, dtype=dtype)
+    for tensor, edge in ((x, x_edge), (g, g_edge)):
+        if edge is not None:
+            where, value = edge
+            mask = {"negative": x <= 0, "positive": x > 0, "all": torch.ones_like(x, dtype=torch.bool)}.get(where)
+            if mask is None:
+                tensor[0, 0] = value
+            else:
+                tensor[mask] = value
+    xt = x.clone().requires_grad_()
+    tnn.ReLU()(xt).backward(g)
+    layer = mnn.ReLU()
+    layer(x)
+    torch.testing.assert_close(layer.backward(g), xt.grad, equal_nan=True, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("p", [1e-15, 1e-13, 1e-7, 0.5, 1 - 1e-7, 1 - 1e-13, 0.0, 1.0])
 @pytest.mark.parametrize("y", [0.0, 1.0, 0.3])
 def test_bce_clamps_as_torch_near_0_and_1(p, y):
