@@ -38,7 +38,9 @@ def main(argv: list[str]) -> int:
     try:
         run(parse_args(argv))
     except ChildFailedError as error:
-        failures = [{"rank": rank, "pid": f.pid, "exitcode": f.exitcode} for rank, f in sorted(error.failures.items())]
+        # in the order torchrun saw them: the worker whose death started it first, then those torchrun stopped
+        # (SIGTERM, then SIGKILL if one does not end: such a SIGKILL is not the cause, and a lower rank)
+        failures = [{"rank": rank, "pid": f.pid, "exitcode": f.exitcode} for rank, f in error.failures.items()]
         report = os.environ.get(REPORT_ENV)
         if report:
             with open(report, "w", encoding="utf-8") as handle:

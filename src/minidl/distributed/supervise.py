@@ -105,7 +105,7 @@ def _outcome(code: int, stop: int, failures: dict[int, dict], notes: dict[int, s
         return "", rank0
     killed += [f for f in failures.values() if f["exitcode"] == -signal.SIGTERM and not notes and rank0 is None]
     if killed:
-        f = killed[0]
+        f = killed[0]  # the first death torchrun saw (agent.py keeps its order)
         name = signal.Signals(-f["exitcode"]).name if -f["exitcode"] in signal.valid_signals() else -f["exitcode"]
         return f"error: worker rank {f['rank']} (PID {f['pid']}) was killed by {name}; the run stopped{resume}", 1
     if notes:
