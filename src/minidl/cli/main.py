@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from minidl import __version__
@@ -72,6 +75,19 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = stdout
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored inside, then the previous handler again (only the main thread can set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run(args: Any) -> int:
     try:
         with warnings.catch_warnings():  # a DataWarning is one line, as errors are
@@ -80,7 +96,8 @@ def _run(args: Any) -> int:
             )
             return args.run(args)
     except KeyboardInterrupt:
-        print("minidl: interrupted", file=sys.stderr)
+        with _sigint_ignored():  # a second Ctrl-C while this is said must not print a traceback
+            print("minidl: interrupted", file=sys.stderr)
         return 130
     except (MinidlError, OSError) as error:
         if args.debug:
