@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
@@ -27,13 +27,23 @@ from minidl.persist.checkpoint import Checkpoint
 from minidl.train.schedule import takes_metric
 from minidl.train.state import fit_start, restore_state
 
-if TYPE_CHECKING:
-    from minidl.experiment.experiment import Experiment
+
+class ExperimentView(Protocol):
+    """What the check uses of ``experiment.Experiment`` (which imports this module)."""
+
+    model: Any
+
+    def build_optimizer(self, model: Any) -> Any: ...
+
+    def build_scheduler(self, optimizer: Any) -> Any: ...
+
+    def stateful_callbacks(self) -> list[Any]: ...
+
 
 DRY_RUN_ERRORS = (MinidlError, TypeError, ValueError, RuntimeError, KeyError, IndexError, AttributeError)
 
 
-def check_fits(experiment: Experiment, checkpoint: Checkpoint, callbacks: Sequence[Any] = ()) -> None:
+def check_fits(experiment: ExperimentView, checkpoint: Checkpoint, callbacks: Sequence[Any] = ()) -> None:
     """Raise ``CheckpointError`` (without the file's name: the caller adds it) unless ``checkpoint`` fits.
 
     ``callbacks``: those the caller will give ``fit`` besides the experiment's own; a saved callback state

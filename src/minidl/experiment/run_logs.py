@@ -13,15 +13,19 @@ from __future__ import annotations
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from minidl.errors import CheckpointError
 from minidl.persist.durable import append_line_durable, atomic_write_text, truncate_to_epoch
 from minidl.train.callbacks import Callback
 from minidl.train.trainer import EpochResult
 
-if TYPE_CHECKING:
-    from minidl.experiment.run_dir import RunDir
+
+class RunFolder(Protocol):
+    """What the logs use of ``run_dir.RunDir`` (which imports this module): a file's path in the folder."""
+
+    def file(self, name: str) -> Path: ...
+
 
 METRICS_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
 TIMINGS_COLUMNS = ("epoch", "seconds")
@@ -63,7 +67,7 @@ def append_row(path: Path, columns: tuple[str, ...], row: list[str]) -> None:
 class MetricsLog(Callback):
     """After every epoch, appends its row to ``metrics.csv`` and its wall time to ``timings.csv``, durably."""
 
-    def __init__(self, run_dir: RunDir, filename: str = "metrics.csv", timings: str = "timings.csv") -> None:
+    def __init__(self, run_dir: RunFolder, filename: str = "metrics.csv", timings: str = "timings.csv") -> None:
         self.run_dir, self.filename, self.timings = run_dir, filename, timings
 
     def on_epoch_end(self, result: EpochResult) -> None:
@@ -77,7 +81,7 @@ def log_text(name: str, history: Sequence[EpochResult]) -> str:
     return "".join(",".join(line) + "\n" for line in [list(columns), *map(row, history)])
 
 
-def restore_logs(run_dir: RunDir, history: Sequence[EpochResult] | None, epochs_done: int) -> list[str]:
+def restore_logs(run_dir: RunFolder, history: Sequence[EpochResult] | None, epochs_done: int) -> list[str]:
     """Bring each log to exactly epochs ``1..epochs_done``; return the names of those rebuilt from ``history``.
 
     A log that begins with the history's rows keeps them and loses the rest (rows after the checkpoint, a
