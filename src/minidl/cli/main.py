@@ -75,6 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = stdout
 
 
+def console() -> int:
+    """The ``minidl`` console script and ``python -m minidl``: :func:`main`, then SIGINT ignored for good.
+
+    The command is over: a late Ctrl-C (a second one, just after the first stopped the run) must not
+    interrupt the interpreter's exit, where it would print "Exception ignored in atexit callback" and a
+    traceback from torch's exit handlers."""
+    code = main()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
 @contextlib.contextmanager
 def _sigint_ignored() -> Iterator[None]:
     """SIGINT ignored inside, then the previous handler again (only the main thread can set handlers)."""
