@@ -9,9 +9,16 @@ default of 2 threads, each such process competed with the other worker for the 2
 from __future__ import annotations
 
 import os
+import sys
 
-import torch
-from hypothesis import HealthCheck, settings
+# The test command installs with `pip install --no-compile` (compiling every installed file took about half of
+# the install's time): Python then compiles a module the first time it is imported and caches it, unless
+# PYTHONDONTWRITEBYTECODE is set, which would make every process the suite starts compile torch again.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+import torch  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")

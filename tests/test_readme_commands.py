@@ -36,7 +36,7 @@ LANGUAGES = {"bash", "sh", "console", "python", "toml", "text"}
 RUNNABLE = ("minidl ", "source .venv/bin/activate")
 
 TEST_COMMAND = (
-    "python3.11 -m venv .venv && .venv/bin/pip install -q -c constraints.txt -e '.[dev]' "
+    "python3.11 -m venv .venv && .venv/bin/pip install -q --no-compile -c constraints.txt -e '.[dev]' "
     "&& .venv/bin/python -m pytest -q"
 )
 SEED_COMMAND = "python3.11 -m venv .venv && .venv/bin/pip install -q -c constraints.txt -e . && .venv/bin/minidl train"
@@ -121,13 +121,15 @@ def test_the_setup_commands_are_what_ci_runs():
     assert TEST_COMMAND in ci_lines  # .ci/run calls the README's test command verbatim
     commands = readme_commands()
     assert commands[:2] == [SEED_COMMAND, TEST_COMMAND]  # the two commands come first, in this order
-    # the seed command makes the venv and installs exactly as CI does, only without the dev extra
-    install = TEST_COMMAND.rsplit(" && ", 1)[0].replace("-e '.[dev]'", "-e .")
+    # the seed command makes the venv and installs as CI does, only without the dev extra and with the
+    # bytecode compiled at install (the tests compile what they import once, tests/conftest.py)
+    install = TEST_COMMAND.rsplit(" && ", 1)[0].replace("-e '.[dev]'", "-e .").replace(" --no-compile", "")
     assert f"{install} && .venv/bin/minidl train" == SEED_COMMAND
 
 
 def run_minidl(command: str) -> tuple[int, str, str]:
-    """``minidl ARGS`` in this process: the console script's own entry point, ``minidl.cli.main:main``.
+    """``minidl ARGS`` in this process: the console script's :func:`minidl.cli.main.main` (its entry point,
+    ``console``, only adds SIGINT ignored after it, which this process must not get).
 
     In-process saves a Python start and a torch import (about 2 s of CPU) per command; the words are split
     as bash splits them (quotes, a trailing comment), and a command that needs a shell is refused here.
