@@ -166,6 +166,10 @@ else:
 """
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigints_during_the_interpreters_exit_print_no_traceback(tmp_path):
     """A second Ctrl-C that lands in the interpreter's exit (torch's exit handlers) printed "Exception ignored
     in atexit callback" and a KeyboardInterrupt traceback (8 times in 12 tries, found by timing the signals
@@ -180,10 +184,12 @@ def test_sigints_during_the_interpreters_exit_print_no_traceback(tmp_path):
         argv = [*TRAIN[:-1], "--out", str(tmp_path / f"run-{n}")]
         marker = tmp_path / f"exiting-{n}"
         command = [sys.executable, "-c", AT_EXIT, str(marker), entry, *argv]
-        procs[name] = (
-            marker,
-            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env),
+        # SIGINT as a terminal gives it, also where this test runs with SIGINT ignored (in a shell's background
+        # job), which the child would inherit: Python then never raises KeyboardInterrupt
+        proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_default_sigint
         )
+        procs[name] = marker, proc
     try:
         for name, (marker, proc) in procs.items():
             deadline = time.monotonic() + 60
