@@ -15,6 +15,11 @@ The step is the Trainer's own (``train_step``, or ``_train_step`` in older trees
 - case 2: the same MLP, BCE-with-logits, Adam lr 0.01, batch 32;
 - case 3: MLP 784-1024-1024-10 float32, cross-entropy, SGD lr 0.01, batch 512 (blocks of 5 steps);
 - cases 4a / 4b: the seed MLP's forward in eval mode, batch 1 / 1024.
+
+``--whole fit`` (cases 1 and 2) times what ``benchmarks.run`` times instead: each block is a whole
+``Trainer.fit`` on the disk data (case 1: 1 epoch of 1,000 steps; case 2: 10 epochs of 32 steps), with its
+shuffling, summed loss and per-epoch evaluation; ``--whole loop`` the benchmark's own user loop (forward,
+``zero_grad``, ``backward``, ``step``) over one epoch's shuffled batches.
 """
 
 from __future__ import annotations
@@ -88,18 +93,61 @@ def case_batches(case: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return list(zip(x.split(size), t.split(size), strict=True))
 
 
+WHOLE_EPOCHS = {"1": 1, "2": 10}  # per block: about 0.1 s (case 1) and 0.06 s (case 2)
+
+
+def whole_run(case: str, how: str, nn, optim, train) -> Callable:
+    """A block of ``--whole fit`` or ``--whole loop`` built from one tree's modules; it takes ``(x, y)``."""
+    from benchmarks.cases import SEED, TRAIN_CASES
+
+    batch_size = TRAIN_CASES[int(case)][2]
+    torch.manual_seed(0)
+    model = seed_mlp(nn)
+    if case == "1":
+        loss_fn, optimizer = nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01)
+    else:
+        loss_fn, optimizer = nn.BCEWithLogitsLoss(), optim.Adam(model.parameters(), lr=0.01)
+    if how == "fit":
+        trainer = train.Trainer(model, loss_fn, optimizer)
+        return lambda x, y: trainer.fit(x, y, epochs=WHOLE_EPOCHS[case], batch_size=batch_size, seed=SEED)
+
+    def loop(x: torch.Tensor, y: torch.Tensor) -> None:
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED))
+        targets = y.to(x.dtype).unsqueeze(1)[order]
+        model.train()
+        total = torch.zeros(())
+        for xb, tb in zip(x[order].split(batch_size), targets.split(batch_size), strict=True):
+            value = loss_fn(model(xb), tb)
+            optimizer.zero_grad()
+            model.backward(loss_fn.backward())
+            optimizer.step()
+            total.add_(value, alpha=len(xb))
+        model.eval()
+        model(x)
+
+    return loop
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the src folder of the reference tree")
     parser.add_argument("--after", required=True, help="the src folder of the tree compared with it")
     parser.add_argument("--blocks", type=int, default=30, help="blocks of steps per tree")
     parser.add_argument("--case", choices=("1", "2", "3", "4a", "4b"), default="1", help="the benchmark case")
+    parser.add_argument("--whole", choices=("fit", "loop"), help="cases 1-2: time Trainer.fit or the user loop")
     args = parser.parse_args(argv)
+    if args.whole and args.case not in WHOLE_EPOCHS:
+        parser.error("--whole is for cases 1 and 2")
     torch.set_num_threads(2 if args.case == "3" else 1)
-    steps = {
-        name: case_step(args.case, *load_tree(src)) for name, src in (("before", args.before), ("after", args.after))
-    }
-    batches = case_batches(args.case)
+    trees = (("before", args.before), ("after", args.after))
+    if args.whole:
+        from benchmarks.cases import disk_data
+
+        steps = {name: whole_run(args.case, args.whole, *load_tree(src)) for name, src in trees}
+        batches = [disk_data()[:2]]
+    else:
+        steps = {name: case_step(args.case, *load_tree(src)) for name, src in trees}
+        batches = case_batches(args.case)
     times: dict[str, list[float]] = {"before": [], "after": []}
     with torch.no_grad():
         for step in steps.values():  # warm-up: first-call costs, the optimizer's state
@@ -114,8 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     ratios = [a / b for a, b in zip(times["after"], times["before"], strict=True)]
     q1, median, q3 = statistics.quantiles(ratios, n=4)
     print(
-        f"before {statistics.median(times['before']):.1f} µs/step, after {statistics.median(times['after']):.1f} "
-        f"µs/step (case {args.case}, medians of {args.blocks} blocks, CPU time); after/before median {median:.3f} "
+        f"before {statistics.median(times['before']):.1f}, after {statistics.median(times['after']):.1f} "
+        f"µs/{'block' if args.whole else 'step'} (case {args.case}{', whole ' + args.whole if args.whole else ''}, "
+        f"medians of {args.blocks} blocks, CPU time); after/before median {median:.3f} "
         f"(quartiles {q1:.3f}-{q3:.3f})"
     )
 

@@ -58,4 +58,13 @@ def test_the_kept_ones_follow_batch_size_dtype_and_device_changes():
         layer(x)
         layer.backward(g)
         assert torch.allclose(layer.bias.grad, g.sum(0), rtol=1e-6, atol=1e-6)
-        assert layer._ones.shape == (n,) and layer._ones.dtype == dtype
+        assert layer._ones[n].shape == (n,) and layer._ones[n].dtype == dtype
+    assert sorted(layer._ones) == [1, 3, 4]  # one vector per batch size; that of 3 was made again in float64
+
+
+def test_the_kept_ones_are_bounded():
+    layer = nn.Linear(3, 2)
+    for n in range(1, 30):
+        layer(torch.randn(n, 3))
+        layer.backward(torch.randn(n, 2))
+    assert 1 <= len(layer._ones) <= 8 and 29 in layer._ones

@@ -75,5 +75,6 @@ def evaluate_model(model: Module, loss_fn: Loss, task: Task, x: torch.Tensor, y:
     if not task.is_classification:
         return Evaluation(loss, RegressionMetrics.from_outputs(output, target, loss))
     predicted = task.predict(output, loss_fn)
-    scores = binary_scores(output, loss_fn) if task.kind == "binary" else None  # for the ROC AUC
+    # for the ROC AUC, made if it is read (Trainer.fit reads only the accuracy after each epoch)
+    scores = (lambda: binary_scores(output, loss_fn)) if task.kind == "binary" else None
     return Evaluation(loss, ClassificationMetrics.from_predictions(predicted, y, task.num_classes, loss, scores))
