@@ -26,6 +26,7 @@ from minidl.errors import ConfigError, StateDictError
 from minidl.nn.parameter import Parameter, storage_zeroed
 from minidl.optim.flat import flatten_parameters
 from minidl.optim.flat_state import FlatState, State
+from minidl.optim.state_values import cast_like, copied
 
 _HAS_GRAD, _TRAINABLE = attrgetter("_has_grad"), attrgetter("requires_grad")
 
@@ -171,7 +172,7 @@ class Optimizer:
         index = {id(p): i for i, p in enumerate(self._params())}
         groups = [
             {
-                **{k: _copied(v) for k, v in g.items() if k != "params"},
+                **{k: copied(v) for k, v in g.items() if k != "params"},
                 "params": [index[id(p)] for p in g["params"]],
             }
             for g in self.param_groups
@@ -210,7 +211,7 @@ class Optimizer:
             if p is None:
                 raise StateDictError(f"{name}.load_state_dict: state for unknown parameter {key}")
             with _normal_tensors(True):
-                new_state[p] = {k: _cast_like(value, p.data, k) for k, value in entry.items()}
+                new_state[p] = {k: cast_like(value, p.data, k) for k, value in entry.items()}
         known = set(self.defaults) | {"initial_lr"}
         merged = [
             {**own, **{k: copy.deepcopy(v) for k, v in saved.items() if k in known}}
@@ -239,25 +240,3 @@ def _normal_tensors(fresh: bool) -> AbstractContextManager:
     ``Trainer.fit`` would fail on the optimizer's state. Views and in-place updates are fine in there.
     """
     return torch.inference_mode(False) if fresh and torch.is_inference_mode_enabled() else nullcontext()
-
-
-_PLAIN = (int, float, bool, str, type(None))
-
-
-def _copied(value: Any) -> Any:
-    """A deep copy of an option's value; numbers, strings and tuples of them are immutable, kept as they are
-    (copy.deepcopy of a group took ~20 µs, and the Trainer takes a state_dict every epoch)."""
-    if isinstance(value, _PLAIN) or (type(value) is tuple and all(isinstance(v, _PLAIN) for v in value)):
-        return value
-    return copy.deepcopy(value)
-
-
-def _cast_like(value: Any, param: torch.Tensor, name: str) -> Any:
-    """State tensors are copied to the parameter's device and dtype; ``step`` becomes a float."""
-    if name == "step":
-        return float(value)
-    if not isinstance(value, torch.Tensor):
-        return copy.deepcopy(value)
-    if not value.is_floating_point():
-        return value.clone().to(device=param.device)
-    return value.to(device=param.device, dtype=param.dtype, copy=True)
