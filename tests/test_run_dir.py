@@ -11,7 +11,8 @@ import torch
 from minidl.errors import CheckpointError, ConfigError
 from minidl.experiment.config import resolve
 from minidl.experiment.experiment import Experiment
-from minidl.experiment.run_dir import MetricsLog, RunDir, read_metrics, write_atomic
+from minidl.experiment.run_dir import RunDir, read_metrics, write_atomic
+from minidl.experiment.run_logs import MetricsLog
 from minidl.experiment.saved_model import SavedModel
 from minidl.train import EpochResult
 

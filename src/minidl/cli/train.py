@@ -22,8 +22,9 @@ from minidl.distributed.supervise import launch_run as launch  # torchrun, super
 from minidl.experiment.config import to_json
 from minidl.experiment.experiment import Experiment
 from minidl.experiment.report import metrics_lines
-from minidl.experiment.run_dir import MetricsLog, RunDir
+from minidl.experiment.run_dir import RunDir
 from minidl.experiment.run_lock import lock_for_command, lock_new_run_folder, releases_run_locks
+from minidl.experiment.run_logs import MetricsLog
 from minidl.experiment.run_summary import summary_markdown
 from minidl.experiment.saved_model import SavedModel
 from minidl.train.checkpointer import Checkpointer

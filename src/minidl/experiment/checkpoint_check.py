@@ -52,20 +52,23 @@ def check_fits(experiment: ExperimentView, checkpoint: Checkpoint, callbacks: Se
     model = copy.deepcopy(experiment.model)
     model.load_state_dict(checkpoint.model_state)  # names and shapes, every problem listed (StateDictError)
     _check_tensors("model", checkpoint.model_state, model.state_dict())  # and dtypes: float64 is another run
-    model = copy.deepcopy(experiment.model)
-    optimizer = experiment.build_optimizer(model)
-    scheduler = experiment.build_scheduler(optimizer)
+    model, optimizer, scheduler = _copies(experiment)
     fresh = _one_step(model, optimizer, scheduler)  # the states this run's optimizer and scheduler make
     _check_optimizer(checkpoint.optimizer_state, fresh[0])
     if scheduler is not None and checkpoint.scheduler_state is not None:
         _check_like("scheduler state", checkpoint.scheduler_state, fresh[1])
     owners = [*experiment.stateful_callbacks(), *(c for c in callbacks if hasattr(c, "state_key"))]
     _check_callbacks(fit_start(checkpoint).callback_states, owners, model.state_dict())
-    model = copy.deepcopy(experiment.model)  # fresh copies again: the step above changed the first ones
-    optimizer = experiment.build_optimizer(model)
-    scheduler = experiment.build_scheduler(optimizer)
+    model, optimizer, scheduler = _copies(experiment)  # fresh copies again: the step above changed the first ones
     restore_state(SimpleNamespace(model=model, optimizer=optimizer, scheduler=scheduler, history=[]), checkpoint)
     _one_step(model, optimizer, scheduler)
+
+
+def _copies(experiment: ExperimentView) -> tuple[Any, Any, Any]:
+    """A copy of the run's model, and an optimizer and scheduler of the run's config over it."""
+    model = copy.deepcopy(experiment.model)
+    optimizer = experiment.build_optimizer(model)
+    return model, optimizer, experiment.build_scheduler(optimizer)
 
 
 def _one_step(model: Any, optimizer: Any, scheduler: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:

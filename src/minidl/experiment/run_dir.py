@@ -18,27 +18,12 @@ from typing import Any
 
 from minidl.errors import ConfigError
 from minidl.experiment.run_lock import LOCK_NAME
-from minidl.experiment.run_logs import LOGS, METRICS_COLUMNS, TIMINGS_COLUMNS, MetricsLog, append_row
 from minidl.experiment.saved_model import SavedModel
 from minidl.persist.checkpoint_folder import CheckpointManager
 from minidl.persist.durable import atomic_write_bytes, remove_temp_files
 from minidl.persist.safetensors_file import read_regular_file
 
-__all__ = [  # the logs live in run_logs.py; imported from here too
-    "LOGS",
-    "METRICS_COLUMNS",
-    "RUN_FILES",
-    "TIMINGS_COLUMNS",
-    "MetricsLog",
-    "RunDir",
-    "append_row",
-    "open_run",
-    "read_metrics",
-    "write_atomic",
-]
-
 # the files a run writes; --overwrite removes exactly these (and the checkpoints) from an existing folder
-
 RUN_FILES = (
     "config.json",
     "metrics.csv",
