@@ -146,13 +146,16 @@ def test_ranks_agree_on_a_stop_about_every_interval_not_every_step(monkeypatch):
 
 
 # Runs an entry point with one more exit handler, registered first so that it runs last, inside the
-# interpreter's exit: it writes a marker file, then sleeps 1 s, where a SIGINT that is not ignored raises.
+# interpreter's exit: it writes a marker file, then waits (up to 60 s) for the file MARKER.done, which the
+# test writes after its signals; a SIGINT that is not ignored raises in that wait.
 AT_EXIT = """
-import atexit, runpy, sys, time
+import atexit, os, runpy, sys, time
 marker, entry, *args = sys.argv[1:]
 def last():
     open(marker, "w").close()
-    time.sleep(1)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(marker + ".done") and time.monotonic() < deadline:
+        time.sleep(0.01)
 atexit.register(last)
 if entry == "-m":
     sys.argv = ["minidl", *args]
@@ -175,7 +178,8 @@ def test_sigints_during_the_interpreters_exit_print_no_traceback(tmp_path):
     in atexit callback" and a KeyboardInterrupt traceback (8 times in 12 tries, found by timing the signals
     at the run's end). The console script ``minidl`` and ``python -m minidl`` both run
     ``minidl.cli.main.console``, which ignores SIGINT once the command is over. Here two SIGINTs arrive while
-    an exit handler is certainly running; the control (main() without that) shows the test can fail."""
+    an exit handler is certainly running (it waits for the test's go-ahead); the control (main() without
+    that) shows the test can fail."""
     entries = {"python -m minidl": "-m", "the console script": str(Path(sys.executable).with_name("minidl"))}
     entries["control: main() alone"] = "main"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -196,9 +200,12 @@ def test_sigints_during_the_interpreters_exit_print_no_traceback(tmp_path):
             while not marker.exists():
                 assert proc.poll() is None and time.monotonic() < deadline, (name, proc.stderr.read())
                 time.sleep(0.001)
+            assert proc.poll() is None, name  # in its exit handler, waiting for the .done file
             proc.send_signal(signal.SIGINT)
             time.sleep(0.01)
             proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)  # the signals are handled (or ignored) before the wait ends
+            marker.with_name(marker.name + ".done").touch()
         errs = {name: proc.communicate(timeout=60)[1] for name, (_, proc) in procs.items()}
     finally:
         for _, proc in procs.values():
